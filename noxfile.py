@@ -1,0 +1,205 @@
+"""Every check of the ptychopinn workspace: `uv run nox` (all default sessions), `nox -l`.
+
+Sessions are generated from `packages/*/pyproject.toml`, so a new package gets its
+`tests-<package>` and `wheel-<package>` sessions without editing this file.
+
+- Light packages (no deep-learning framework) run on Python 3.11, 3.12 and 3.13 with the
+  locked (highest) versions, and with `lowest-direct` resolution on the oldest and newest
+  Python, so that declared lower bounds are real.
+- The heavy backends run on Python 3.11 only (their wheels are large and slow to test).
+- A missing interpreter is a skip locally and an error in CI (`CI` set).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pathlib
+import shutil
+import tomllib
+
+import nox
+
+ROOT = pathlib.Path(__file__).resolve().parent
+PYTHONS = ["3.11", "3.12", "3.13"]
+HEAVY_DEPENDENCIES = ("tensorflow", "torch", "keras", "lightning")
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = bool(os.environ.get("CI"))
+nox.options.sessions = None  # every session not marked default=False
+
+
+def _expose_pyenv_interpreters() -> None:
+    """Put pyenv's interpreters on PATH so uv finds python3.12/3.13 without downloading."""
+    pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found = sorted(glob.glob(os.path.join(pyenv_root, "versions", "3.*", "bin")))
+    if found:
+        os.environ["PATH"] = os.pathsep.join([*found, os.environ.get("PATH", "")])
+    # uv must never fetch an interpreter from the internet: a missing one is a skip/error.
+    os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
+
+_expose_pyenv_interpreters()
+
+
+def _requirement_name(requirement: str) -> str:
+    name = requirement.split(";")[0]
+    for sep in "<>=!~[ ":
+        name = name.split(sep)[0]
+    return name.strip().lower()
+
+
+def _discover() -> dict[str, dict]:
+    """Read every workspace member: name, directory, sibling dependencies, heaviness."""
+    members: dict[str, dict] = {}
+    for pyproject in sorted(ROOT.glob("packages/*/pyproject.toml")):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        deps = [_requirement_name(d) for d in project.get("dependencies", [])]
+        members[project["name"]] = {"dir": pyproject.parent, "deps": deps}
+    for name, info in members.items():
+        info["siblings"] = [d for d in info["deps"] if d in members]
+        info["heavy"] = any(d in HEAVY_DEPENDENCIES for d in info["deps"])
+    return members
+
+
+PACKAGES = _discover()
+
+
+def _closure(name: str) -> list[str]:
+    """`name` and every workspace sibling it needs, dependencies first."""
+    ordered: list[str] = []
+
+    def visit(n: str) -> None:
+        for dep in PACKAGES[n]["siblings"]:
+            visit(dep)
+        if n not in ordered:
+            ordered.append(n)
+
+    visit(name)
+    return ordered
+
+
+def _sync(session: nox.Session, *args: str) -> None:
+    """`uv sync --locked` into this session's virtualenv."""
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        *args,
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )
+
+
+def _pytest(session: nox.Session, tests: pathlib.Path, package: str, *extra: str) -> None:
+    module = "ptychopinn." + package.removeprefix("ptycho-") if package != "ptychopinn" else "ptychopinn.app"
+    session.run(
+        "pytest",
+        str(tests),
+        f"--cov={module}",
+        "--cov-report=term-missing:skip-covered",
+        "-p",
+        "no:cacheprovider",
+        *extra,
+        *session.posargs,
+    )
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff, import contracts (dependency direction) and deptry for every package."""
+    _sync(session, "--all-packages", "--no-default-groups", "--group", "dev")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
+    for name, info in PACKAGES.items():
+        siblings = "|".join(info["siblings"]) or "none"
+        session.run(
+            "deptry",
+            str(info["dir"]),
+            "--experimental-namespace-package",
+            "--extend-exclude",
+            "tests",
+            "--per-rule-ignores",
+            f"DEP002={siblings}",
+        )
+    session.run(
+        "deptry",
+        ".",
+        "--experimental-namespace-package",
+        "--extend-exclude",
+        "packages|tests|benchmarks|noxfile.py|docs",
+        "--per-rule-ignores",
+        "DEP002=" + "|".join(PACKAGES),
+    )
+
+
+def _make_package_sessions(name: str, info: dict) -> None:
+    tests = info["dir"] / "tests"
+
+    if info["heavy"]:
+        matrix = [("3.11", "highest")]
+    else:
+        matrix = [(py, "highest") for py in PYTHONS] + [
+            (PYTHONS[0], "lowest-direct"),
+            (PYTHONS[-1], "lowest-direct"),
+        ]
+
+    @nox.session(name=f"tests-{name}")
+    @nox.parametrize(("python", "resolution"), matrix, ids=[f"{py}-{res}" for py, res in matrix])
+    def tests_session(session: nox.Session, resolution: str) -> None:
+        if resolution == "highest":
+            # Only this package's dependency closure, exactly as locked.
+            _sync(session, "--package", name, "--no-default-groups", "--group", "test")
+        else:
+            editable = [a for dep in _closure(name) for a in ("-e", str(PACKAGES[dep]["dir"]))]
+            session.install("--no-sources", "--resolution", "lowest-direct", *editable)
+            session.install("pytest>=8", "hypothesis>=6.100", "pytest-cov>=5")
+        _pytest(session, tests, name)
+
+    tests_session.__doc__ = f"{name} alone, with only its own dependency closure installed."
+
+    @nox.session(name=f"wheel-{name}", python="3.11")
+    def wheel_session(session: nox.Session) -> None:
+        dist = pathlib.Path(session.create_tmp()) / "dist"
+        shutil.rmtree(dist, ignore_errors=True)
+        wheels = []
+        for dep in _closure(name):
+            session.run(
+                "uv", "build", "--package", dep, "--no-sources", "--wheel", "-o", str(dist),
+                "--quiet", external=True,
+            )  # fmt: skip
+            wheels += glob.glob(str(dist / (dep.replace("-", "_") + "-*.whl")))
+        # Sibling wheels come from the local build folder only (explicit files), never
+        # from an index: a wrong sibling version range fails here, not in a user's install.
+        session.install(*wheels)
+        session.install("pytest>=8", "hypothesis>=6.100", "pytest-cov>=5")
+        session.run("uv", "pip", "check", "--python", session.virtualenv.location, external=True)
+        module = "ptychopinn." + name.removeprefix("ptycho-")
+        session.run(
+            "python", "-c",
+            f"import {module} as m, sys; assert 'site-packages' in m.__file__, m.__file__",
+        )  # fmt: skip
+        session.chdir(session.create_tmp())
+        _pytest(session, tests, name)
+
+    wheel_session.__doc__ = f"{name}'s wheel built with --no-sources, installed alone, tested."
+
+
+for _name, _info in PACKAGES.items():
+    _make_package_sessions(_name, _info)
+
+
+@nox.session(name="tests-ptychopinn", python="3.11")
+def tests_app(session: nox.Session) -> None:
+    """The application package (CLI, dispatch) with the light packages only."""
+    _sync(session, "--package", "ptychopinn", "--no-default-groups", "--group", "test")
+    _pytest(session, ROOT / "tests" / "app", "ptychopinn")
+
+
+@nox.session(python="3.11", default=False)
+def bench(session: nox.Session) -> None:
+    """Run every benchmark script; each prints one JSON document."""
+    _sync(session, "--all-packages", "--no-default-groups")
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs)
