@@ -6,6 +6,7 @@ numpy, torch or tensorflow.
 
 from importlib.metadata import version as _version
 
+from .backend import Backend, available_backends, get_backend
 from .configs import ExecutionConfig, InferenceConfig, ModelConfig, TrainingConfig
 from .errors import (
     BackendNotInstalledError,
@@ -15,10 +16,14 @@ from .errors import (
     UnknownKeyError,
 )
 from .layers import LayerPlan, LayerSpec, layer_plan
+from .loading import SECTIONS, load_config, parse_overrides, save_config, to_file_dict
+from .serialization import from_dict, to_dict, to_legacy_dict
 
 __version__ = _version("ptycho-config")
 
 __all__ = [
+    "SECTIONS",
+    "Backend",
     "BackendNotInstalledError",
     "ConfigError",
     "ConfigFileError",
@@ -31,5 +36,14 @@ __all__ = [
     "UnknownBackendError",
     "UnknownKeyError",
     "__version__",
+    "available_backends",
+    "from_dict",
+    "get_backend",
     "layer_plan",
+    "load_config",
+    "parse_overrides",
+    "save_config",
+    "to_dict",
+    "to_file_dict",
+    "to_legacy_dict",
 ]
