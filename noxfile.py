@@ -57,7 +57,7 @@ def _discover() -> dict[str, dict]:
         project = tomllib.loads(pyproject.read_text())["project"]
         deps = [_requirement_name(d) for d in project.get("dependencies", [])]
         members[project["name"]] = {"dir": pyproject.parent, "deps": deps}
-    for name, info in members.items():
+    for info in members.values():
         info["siblings"] = [d for d in info["deps"] if d in members]
         info["heavy"] = any(d in HEAVY_DEPENDENCIES for d in info["deps"])
     return members
@@ -92,7 +92,11 @@ def _sync(session: nox.Session, *args: str) -> None:
 
 
 def _pytest(session: nox.Session, tests: pathlib.Path, package: str, *extra: str) -> None:
-    module = "ptychopinn." + package.removeprefix("ptycho-") if package != "ptychopinn" else "ptychopinn.app"
+    module = (
+        "ptychopinn." + package.removeprefix("ptycho-")
+        if package != "ptychopinn"
+        else "ptychopinn.app"
+    )
     session.run(
         "pytest",
         str(tests),
@@ -115,7 +119,7 @@ def lint(session: nox.Session) -> None:
     # deptry reads the pyproject.toml of the working directory, so run it inside each
     # package. It sees only the top-level `ptychopinn` (first party everywhere), so
     # sibling packages look unused (DEP002): import-linter and the wheel sessions check them.
-    for name, info in PACKAGES.items():
+    for info in PACKAGES.values():
         session.chdir(info["dir"])
         siblings = "|".join(info["siblings"]) or "none"
         session.run(
