@@ -1,8 +1,535 @@
-"""Command line entry point (grows with the application issue)."""
+"""The ``ptychopinn`` command line: simulate → train → infer → evaluate, demo, info, convert.
 
+Every subcommand is a thin layer over ``ptychopinn.app.pipeline`` (and ``demo``,
+``conversion``); backends are reached only through ``ptychopinn.config.get_backend``.
+Errors reach the user as one line on stderr with exit code 2 (bad usage or data) or 1
+(the job failed); ``--verbose`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
 import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .errors import EXIT_USAGE, InputError, exit_code_for, one_line
+
+__all__ = ["build_parser", "main"]
+
+PROG = "ptychopinn"
+OBJECT_TYPES = ("lines", "grf", "points", "diagonals")
 
 
-def main(argv: list[str] | None = None) -> int:
-    print("ptychopinn", file=sys.stderr)
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = f" (see '{self.prog} --help')"
+        self.exit(EXIT_USAGE, f"{PROG}: error: {' '.join(message.split())}{hint}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
+    return value
+
+
+def _devices(text: str) -> int | str | list[int]:
+    """'auto', a device count, or a comma-separated list of device ids ('0,1')."""
+    if text == "auto":
+        return text
+    try:
+        if "," in text:
+            return [int(t) for t in text.split(",") if t.strip()]
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not 'auto', a device count or a list of ids like 0,1"
+        ) from None
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS lets --verbose work before or after the subcommand name.
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks and backend logs",
+    )
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="YAML/JSON config file (ptycho-config layout)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value (repeatable), e.g. --set training.nepochs=5",
+    )
+
+
+def _add_backend_arg(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "--backend",
+        default=default,
+        help="tensorflow or pytorch"
+        + (f" (default: {default})" if default else " (default: from the config / bundle)"),
+    )
+
+
+def _add_execution_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("execution")
+    group.add_argument("--accelerator", help="auto, cpu, gpu, cuda or mps")
+    group.add_argument("--devices", type=_devices, help="'auto', a count, or ids like 0,1")
+    group.add_argument("--strategy", help="auto, single_device, ddp, mirrored, ...")
+    group.add_argument("--precision", help="32, 64, 16-mixed or bf16-mixed")
+    group.add_argument("--num-workers", type=int, help="data-loading worker processes")
+    group.add_argument("--logger", help="csv, tensorboard, mlflow or none")
+    group.add_argument(
+        "--early-stop-patience", type=int, help="epochs without improvement before stopping"
+    )
+    group.add_argument("--gradient-clip-val", type=_positive_float, help="gradient clipping value")
+    group.add_argument(
+        "--accumulate-grad-batches", type=_positive_int, help="batches per optimiser step"
+    )
+    group.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="deterministic kernels",
+    )
+    group.add_argument(
+        "--jit-compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="XLA (TensorFlow) / torch.compile (PyTorch)",
+    )
+    group.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar, only the summary"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``ptychopinn`` command."""
+    parser = _Parser(
+        prog=PROG,
+        description="Physics-informed neural-network ptychography: "
+        "simulate, train, infer, evaluate on TensorFlow or PyTorch.",
+        epilog="Start with 'ptychopinn demo'. Each command has --help.",
+    )
+    parser.add_argument(
+        "--version", action="store_true", help="print every installed ptycho* package and exit"
+    )
+    _common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    # config
+    p_config = sub.add_parser("config", help="inspect configuration files")
+    _common(p_config)
+    config_sub = p_config.add_subparsers(dest="config_command", metavar="ACTION")
+    p_show = config_sub.add_parser(
+        "show", help="print the resolved configuration (defaults < file < --set)"
+    )
+    _common(p_show)
+    p_show.add_argument("file", type=Path, nargs="?", help="YAML/JSON config file")
+    p_show.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one value (repeatable)",
+    )
+    p_show.add_argument("--format", choices=("yaml", "json"), default="yaml")
+
+    # simulate
+    p_sim = sub.add_parser("simulate", help="simulate a dataset; write NPZ with train/test split")
+    _common(p_sim)
+    p_sim.add_argument("-o", "--output-dir", type=Path, default=Path("simulated"))
+    p_sim.add_argument("--object", choices=OBJECT_TYPES, default="lines")
+    p_sim.add_argument("--n-images", type=_positive_int, default=512, help="scan positions")
+    p_sim.add_argument("-N", "--N", dest="N", type=int, default=64, help="pattern size 64/128/256")
+    p_sim.add_argument("--object-size", type=_positive_int, help="object side in pixels")
+    p_sim.add_argument("--nphotons", type=_positive_float, default=1e9, help="mean counts/pattern")
+    p_sim.add_argument("--probe", type=Path, help="NPZ/NPY file with a probe (default: built in)")
+    p_sim.add_argument("--scan", choices=("random", "grid"), default="random")
+    p_sim.add_argument("--seed", type=int, default=0)
+    p_sim.add_argument(
+        "--test-fraction", type=_fraction, default=0.5, help="share of rows held out for testing"
+    )
+
+    # train
+    p_train = sub.add_parser("train", help="train a model; write the bundle, history and plots")
+    _common(p_train)
+    p_train.add_argument("--train-data", type=Path, help="NPZ or ptychodus product")
+    p_train.add_argument("--test-data", type=Path, help="optional held-out data")
+    _add_config_args(p_train)
+    _add_backend_arg(p_train, None)
+    p_train.add_argument("-o", "--output-dir", type=Path)
+    p_train.add_argument("--nepochs", "--epochs", dest="nepochs", type=_positive_int)
+    p_train.add_argument("--batch-size", type=_positive_int)
+    p_train.add_argument("--learning-rate", type=_positive_float)
+    p_train.add_argument("--n-groups", type=_positive_int, help="training groups (default: all)")
+    p_train.add_argument("--gridsize", type=_positive_int)
+    p_train.add_argument("--n-filters-scale", type=_positive_int)
+    p_train.add_argument("--nphotons", type=_positive_float)
+    p_train.add_argument("--seed", type=int)
+    _add_execution_args(p_train)
+
+    # infer
+    p_infer = sub.add_parser("infer", help="reconstruct with a trained bundle; stitch; export")
+    _common(p_infer)
+    p_infer.add_argument("--model", type=Path, required=True, help="bundle (wts.h5.zip)")
+    p_infer.add_argument("--data", type=Path, required=True, help="NPZ or ptychodus product")
+    _add_config_args(p_infer)
+    _add_backend_arg(p_infer, None)
+    p_infer.add_argument("-o", "--output-dir", type=Path)
+    p_infer.add_argument("--n-groups", type=_positive_int)
+    p_infer.add_argument("--stitch-crop", type=_positive_int, help="central pixels kept per patch")
+    p_infer.add_argument("--batch-size", type=_positive_int, help="inference batch size")
+    p_infer.add_argument(
+        "--pixel-size-m", type=_positive_float, help="object pixel size, for positions in metres"
+    )
+    p_infer.add_argument("-q", "--quiet", action="store_true")
+
+    # evaluate
+    p_eval = sub.add_parser("evaluate", help="compare a reconstruction with the ground truth")
+    _common(p_eval)
+    p_eval.add_argument("--recon", type=Path, required=True, help="recon.npz written by infer")
+    p_eval.add_argument("--truth", type=Path, required=True, help="NPZ with objectGuess, or .npy")
+    p_eval.add_argument("-o", "--output-dir", type=Path)
+
+    # demo
+    p_demo = sub.add_parser("demo", help="simulate, train briefly, infer, evaluate; print summary")
+    _common(p_demo)
+    _add_backend_arg(p_demo, "tensorflow")
+    p_demo.add_argument("-o", "--output-dir", type=Path, default=Path("ptychopinn-demo"))
+    p_demo.add_argument("--nepochs", "--epochs", dest="nepochs", type=_positive_int)
+    p_demo.add_argument("--n-images", type=_positive_int, help="simulated scan positions")
+    p_demo.add_argument("--seed", type=int, default=0)
+    p_demo.add_argument("-q", "--quiet", action="store_true")
+
+    # info
+    p_info = sub.add_parser("info", help="versions, installed backends, visible devices")
+    _common(p_info)
+    p_info.add_argument(
+        "--no-devices", action="store_true", help="skip the (slow) device query per backend"
+    )
+    p_info.add_argument("--json", action="store_true", help="machine-readable output")
+
+    # convert
+    p_conv = sub.add_parser(
+        "convert", help="convert between NPZ, legacy NPZ and ptychodus products"
+    )
+    _common(p_conv)
+    p_conv.add_argument("input", type=Path)
+    p_conv.add_argument("output", type=Path)
+    p_conv.add_argument(
+        "--to",
+        choices=("npz", "legacy-npz", "product"),
+        help="output format (default: product for .h5/.hdf5, npz otherwise)",
+    )
+    p_conv.add_argument(
+        "--measurement",
+        choices=("amplitude", "intensity"),
+        default="amplitude",
+        help="what a legacy input's diffraction holds",
+    )
+    p_conv.add_argument("--pixel-size-m", type=_positive_float, help="object pixel size")
+    return parser
+
+
+# --- commands -----------------------------------------------------------------------
+
+
+def _print_versions() -> int:
+    from .environment import ptycho_distributions
+
+    dists = ptycho_distributions()
+    own = dists.pop("ptychopinn", "unknown")
+    print(f"{PROG} {own}")
+    for name, version in dists.items():
+        print(f"  {name} {version}")
     return 0
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    from ptychopinn.config import load_config, to_file_dict
+
+    if args.file is not None and not args.file.exists():
+        raise FileNotFoundError(2, "No such file", str(args.file))
+    configs = load_config(args.file, args.overrides)
+    data = to_file_dict(configs)
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        import yaml
+
+        print(yaml.safe_dump(data, sort_keys=False), end="")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    import platform
+
+    from .environment import backend_statuses, ptycho_distributions, query_devices
+
+    report: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "packages": ptycho_distributions(),
+        "backends": {},
+    }
+    for status in backend_statuses():
+        entry: dict[str, Any] = {
+            "installed": status.installed,
+            "distribution": status.distribution,
+            "version": status.version,
+        }
+        if status.installed and not args.no_devices:
+            entry["devices"] = query_devices(status.name)
+        report["backends"][status.name] = entry
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"python {report['python']} on {report['platform']} ({report['cpus']} CPUs)")
+    print("packages:")
+    for name, version in report["packages"].items():
+        print(f"  {name} {version}")
+    print("backends:")
+    for name, entry in report["backends"].items():
+        if not entry["installed"]:
+            print(f"  {name}: not installed (install {entry['distribution']})")
+            continue
+        line = f"  {name}: {entry['distribution']} {entry['version']}"
+        devices = entry.get("devices")
+        if isinstance(devices, list):
+            line += f"; devices: {', '.join(devices) or 'none'}"
+        elif devices is not None:
+            line += f"; cannot load: {devices}"
+        print(line)
+    return 0
+
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    mapping = {
+        "training.nepochs": args.nepochs,
+        "training.batch_size": args.batch_size,
+        "training.learning_rate": args.learning_rate,
+        "training.n_groups": args.n_groups,
+        "training.nphotons": args.nphotons,
+        "training.seed": args.seed,
+        "model.gridsize": args.gridsize,
+        "model.n_filters_scale": args.n_filters_scale,
+        "execution.accelerator": args.accelerator,
+        "execution.devices": args.devices,
+        "execution.strategy": args.strategy,
+        "execution.precision": args.precision,
+        "execution.num_workers": args.num_workers,
+        "execution.logger": args.logger,
+        "execution.early_stop_patience": args.early_stop_patience,
+        "execution.gradient_clip_val": args.gradient_clip_val,
+        "execution.accumulate_grad_batches": args.accumulate_grad_batches,
+        "execution.deterministic": args.deterministic,
+        "execution.jit_compile": args.jit_compile,
+        "training.backend": args.backend,
+        "training.output_dir": str(args.output_dir) if args.output_dir else None,
+    }
+    if args.quiet:
+        mapping["execution.enable_progress_bar"] = False
+    return {k: v for k, v in mapping.items() if v is not None}
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ptychopinn.config import load_config, parse_overrides
+
+    from . import pipeline
+
+    overrides = _train_overrides(args)
+    # --set comes last: it wins over the shortcut flags.
+    for section, key, value in parse_overrides(args.overrides):
+        overrides[f"{section}.{key}"] = value
+    configs = load_config(args.config, overrides)
+    result = pipeline.train(
+        configs,
+        train_path=args.train_data,
+        test_path=args.test_data,
+        log=_logger(args),
+    )
+    print(f"bundle: {result.bundle_path}")
+    print(f"report: {result.report_path}")
+    return 0
+
+
+def _infer(args: argparse.Namespace) -> int:
+    from . import pipeline
+
+    result = pipeline.infer(
+        bundle_path=args.model,
+        data_path=args.data,
+        output_dir=args.output_dir,
+        backend=args.backend,
+        config_path=args.config,
+        overrides=args.overrides,
+        n_groups=args.n_groups,
+        stitch_crop=args.stitch_crop,
+        batch_size=args.batch_size,
+        pixel_size_m=args.pixel_size_m,
+        log=_logger(args),
+    )
+    print(f"reconstruction: {result.recon_path}")
+    print(f"product: {result.product_path}")
+    print(f"report: {result.report_path}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from . import pipeline
+
+    result = pipeline.evaluate_files(args.recon, args.truth, output_dir=args.output_dir)
+    metrics = result.metrics
+    for part in ("amplitude", "phase"):
+        values = metrics.get(part, {})
+        shown = ", ".join(
+            f"{k} {values[k]:.4g}"
+            for k in ("ssim", "psnr", "mae")
+            if isinstance(values.get(k), float)
+        )
+        print(f"{part}: {shown}")
+    print(f"metrics: {result.metrics_path}")
+    print(f"report: {result.report_path}")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from . import pipeline
+
+    paths = pipeline.simulate_files(
+        output_dir=args.output_dir,
+        object_type=args.object,
+        n_images=args.n_images,
+        N=args.N,
+        object_size=args.object_size,
+        nphotons=args.nphotons,
+        probe_path=args.probe,
+        scan=args.scan,
+        seed=args.seed,
+        test_fraction=args.test_fraction,
+    )
+    for label, path in paths.items():
+        print(f"{label}: {path}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from . import demo
+
+    summary = demo.run_demo(
+        backend=args.backend,
+        output_dir=args.output_dir,
+        nepochs=args.nepochs,
+        n_images=args.n_images,
+        seed=args.seed,
+        quiet=args.quiet,
+        log=_logger(args),
+    )
+    print(demo.format_summary(summary))
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from . import conversion
+
+    written = conversion.convert(
+        args.input,
+        args.output,
+        to=args.to,
+        measurement=args.measurement,
+        pixel_size_m=args.pixel_size_m,
+    )
+    print(f"wrote {written}")
+    return 0
+
+
+def _logger(args: argparse.Namespace):
+    quiet = getattr(args, "quiet", False)
+
+    def log(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    return log
+
+
+COMMANDS = {
+    "simulate": _simulate,
+    "train": _train,
+    "infer": _infer,
+    "evaluate": _evaluate,
+    "demo": _demo,
+    "info": _info,
+    "convert": _convert,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``ptychopinn`` command; return the exit code (0, 1 failure, 2 bad usage/data)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    if not verbose:
+        # Keep TensorFlow's C++ start-up chatter out of the way of our own messages.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        if args.version:
+            return _print_versions()
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        if args.command == "config":
+            if args.config_command != "show":
+                raise InputError("use 'ptychopinn config show FILE'")
+            return _config_show(args)
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        code = exit_code_for(exc)
+        if verbose:
+            traceback.print_exc()
+        message = one_line(exc)
+        if code != EXIT_USAGE and not verbose:
+            message = f"{type(exc).__name__}: {message} (run with --verbose for the traceback)"
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return code

@@ -1,0 +1,100 @@
+"""What is installed: ptycho* distributions, registered backends, visible devices.
+
+Nothing here imports a deep-learning framework in this process; device queries run each
+backend in its own subprocess (TensorFlow and Lightning must never share a process).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+__all__ = [
+    "BACKEND_GROUP",
+    "BackendStatus",
+    "backend_statuses",
+    "ptycho_distributions",
+    "query_devices",
+]
+
+BACKEND_GROUP = "ptychopinn.backends"
+# The backends the project knows, whether or not their package is installed.
+KNOWN_BACKENDS = {"tensorflow": "ptycho-tf", "pytorch": "ptycho-torch"}
+
+
+def _normalise(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def ptycho_distributions() -> dict[str, str]:
+    """Return {distribution name: version} for every installed ``ptycho*`` distribution."""
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name and _normalise(name).startswith("ptycho"):
+            found.setdefault(_normalise(name), dist.version)
+    return dict(sorted(found.items()))
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """A backend name and whether a distribution registers it (nothing is imported)."""
+
+    name: str
+    installed: bool
+    distribution: str
+    version: str | None
+
+
+def backend_statuses() -> list[BackendStatus]:
+    """List the known and registered backends without importing any of them."""
+    registered = {ep.name: ep for ep in metadata.entry_points(group=BACKEND_GROUP)}
+    names = list(KNOWN_BACKENDS) + sorted(set(registered) - set(KNOWN_BACKENDS))
+    statuses = []
+    for name in names:
+        ep = registered.get(name)
+        dist_name = KNOWN_BACKENDS.get(name, "?")
+        version = None
+        if ep is not None and ep.dist is not None:
+            dist_name = _normalise(ep.dist.metadata["Name"])
+            version = ep.dist.version
+        statuses.append(BackendStatus(name, ep is not None, dist_name, version))
+    return statuses
+
+
+_DEVICE_PROBE = """
+import json, sys
+from ptychopinn.config import get_backend
+backend = get_backend(sys.argv[1])
+devices = getattr(backend, "devices", None)
+if callable(devices):
+    found = devices()
+else:
+    found = ["cpu"]
+print("PTYCHOPINN-DEVICES " + json.dumps([str(d) for d in found]))
+"""
+
+
+def query_devices(name: str, timeout_s: float = 120.0) -> list[str] | str:
+    """Ask backend `name`, in a subprocess, which devices it sees; an error text on failure."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _DEVICE_PROBE, name],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"no answer within {timeout_s:.0f} s"
+    for line in proc.stdout.splitlines():
+        if line.startswith("PTYCHOPINN-DEVICES "):
+            return list(json.loads(line.split(" ", 1)[1]))
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else f"exit code {proc.returncode}"

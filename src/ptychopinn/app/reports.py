@@ -1,0 +1,267 @@
+"""Headless figures and the Markdown report of a run.
+
+Every figure is written with matplotlib's Agg canvas (no display needed) and closed
+after saving, so long runs do not accumulate open figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = [
+    "save_comparison_figure",
+    "save_frc_figure",
+    "save_image_figure",
+    "save_loss_figure",
+    "save_reconstruction_figure",
+    "write_report",
+]
+
+DPI = 100
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def _limits(*images: np.ndarray) -> tuple[float, float]:
+    """Shared colour limits (1st-99th percentile) so that panels compare directly."""
+    values = np.concatenate([np.asarray(im, dtype=np.float64).ravel() for im in images])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 1.0
+    low, high = np.percentile(values, [1.0, 99.0])
+    if not high > low:
+        high = low + 1e-6
+    return float(low), float(high)
+
+
+def _panel(fig: Figure, ax: Any, image: np.ndarray, title: str, cmap: str, vmin, vmax) -> None:
+    shown = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.colorbar(shown, ax=ax, shrink=0.8)
+
+
+def _as_complex(image: np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(image)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D image, got shape {array.shape}")
+    return array.astype(np.complex128)
+
+
+def save_image_figure(path: Path, image: np.ndarray, title: str = "reconstruction") -> Path:
+    """Amplitude and phase of one complex image `(H, W)` side by side."""
+    image = _as_complex(image, "image")
+    fig = _new_figure(8.0, 3.6)
+    axes = fig.subplots(1, 2)
+    amp, phase = np.abs(image), np.angle(image)
+    _panel(fig, axes[0], amp, f"{title}: amplitude", "gray", *_limits(amp))
+    _panel(fig, axes[1], phase, f"{title}: phase", "twilight", *_limits(phase))
+    return _save(fig, path)
+
+
+def save_reconstruction_figure(
+    path: Path, recon: np.ndarray, truth: np.ndarray | None = None, title: str = "reconstruction"
+) -> Path:
+    """Amplitude and phase of `recon` `(H, W)` beside the truth and the error maps.
+
+    With a truth (same shape, already aligned) the grid is 2 x 3: reconstruction, truth
+    and |error| for amplitude (top) and phase (bottom); without one it is amplitude and
+    phase only.
+    """
+    if truth is None:
+        return save_image_figure(path, recon, title)
+    recon = _as_complex(recon, "recon")
+    truth = _as_complex(truth, "truth")
+    if recon.shape != truth.shape:
+        raise ValueError(f"recon shape {recon.shape} differs from truth shape {truth.shape}")
+    fig = _new_figure(11.0, 6.6)
+    axes = fig.subplots(2, 3)
+    rows = (
+        ("amplitude", np.abs(recon), np.abs(truth), "gray"),
+        ("phase", np.angle(recon), np.angle(truth), "twilight"),
+    )
+    for r, (label, rec, tru, cmap) in enumerate(rows):
+        vmin, vmax = _limits(rec, tru)
+        _panel(fig, axes[r, 0], rec, f"{title}: {label}", cmap, vmin, vmax)
+        _panel(fig, axes[r, 1], tru, f"truth: {label}", cmap, vmin, vmax)
+        error = np.abs(rec - tru)
+        _panel(fig, axes[r, 2], error, f"|error|: {label}", "magma", *_limits(error))
+    return _save(fig, path)
+
+
+def save_comparison_figure(
+    path: Path,
+    images: Mapping[str, np.ndarray],
+    subtitles: Mapping[str, str] | None = None,
+) -> Path:
+    """Columns of complex images `(H, W)` (e.g. untrained, trained, truth); amplitude above phase.
+
+    The colour limits of each row are shared, so columns compare directly.
+    """
+    if not images:
+        raise ValueError("save_comparison_figure needs at least one image")
+    named = {k: _as_complex(v, k) for k, v in images.items()}
+    subtitles = subtitles or {}
+    fig = _new_figure(3.3 * len(named), 6.2)
+    axes = np.asarray(fig.subplots(2, len(named))).reshape(2, len(named))
+    amps = {k: np.abs(v) for k, v in named.items()}
+    phases = {k: np.angle(v) for k, v in named.items()}
+    amp_lim = _limits(*amps.values())
+    phase_lim = _limits(*phases.values())
+    for c, key in enumerate(named):
+        sub = subtitles.get(key, "")
+        title = f"{key}\n{sub}" if sub else key
+        for r, (values, cmap, lim, label) in enumerate(
+            ((amps, "gray", amp_lim, "amplitude"), (phases, "twilight", phase_lim, "phase"))
+        ):
+            ax = axes[r, c]
+            ax.imshow(values[key], cmap=cmap, vmin=lim[0], vmax=lim[1], interpolation="nearest")
+            ax.set_title(title if r == 0 else label, fontsize=10)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label)
+    return _save(fig, path)
+
+
+def save_frc_figure(
+    path: Path,
+    curves: Mapping[str, Sequence[float]],
+    frequencies: Sequence[float] | None = None,
+) -> Path:
+    """Fourier ring correlation curves with the 0.5 and 1/7 thresholds.
+
+    `curves` maps a label (e.g. "amplitude", "phase") to FRC values per ring; the x
+    axis is the fraction of Nyquist (ring index / number of rings unless `frequencies`
+    is given).
+    """
+    if not curves:
+        raise ValueError("save_frc_figure needs at least one curve")
+    fig = _new_figure(6.0, 4.0)
+    ax = fig.subplots()
+    for label, values in curves.items():
+        values = np.asarray(values, dtype=np.float64).ravel()
+        if frequencies is not None and len(frequencies) == len(values):
+            x = np.asarray(frequencies, dtype=np.float64)
+        else:
+            x = np.arange(len(values)) / max(len(values) - 1, 1)
+        ax.plot(x, values, label=label)
+    ax.axhline(0.5, color="gray", linestyle="--", linewidth=0.8, label="0.5")
+    ax.axhline(1 / 7, color="gray", linestyle=":", linewidth=0.8, label="1/7")
+    ax.set_xlabel("spatial frequency (fraction of Nyquist)")
+    ax.set_ylabel("FRC")
+    ax.set_ylim(-0.1, 1.05)
+    ax.set_title("Fourier ring correlation")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def save_loss_figure(path: Path, history: Mapping[str, Sequence[float]]) -> Path:
+    """Loss curves per epoch (every numeric series of `history`), log scale when positive."""
+    series = {
+        k: np.asarray(v, dtype=np.float64).ravel()
+        for k, v in history.items()
+        if isinstance(v, Sequence | np.ndarray) and len(v) > 0 and "lr" not in k.lower()
+    }
+    if not series:
+        raise ValueError("the training history holds no loss values to plot")
+    fig = _new_figure(6.0, 4.0)
+    ax = fig.subplots()
+    for label, values in sorted(series.items()):
+        epochs = np.arange(1, len(values) + 1)
+        ax.plot(epochs, values, marker="o" if len(values) < 30 else None, label=label)
+    finite = np.concatenate([v[np.isfinite(v)] for v in series.values()])
+    if finite.size and np.all(finite > 0):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title("training history")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _flat_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flat_metrics(value, f"{name}."))
+        elif isinstance(value, int | float | str | bool | np.number) or value is None:
+            flat[name] = value.item() if isinstance(value, np.number) else value
+    return flat
+
+
+def write_report(
+    path: Path,
+    title: str,
+    *,
+    summary: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Mapping[str, Any]] | None = None,
+    figures: Mapping[str, Path] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a Markdown report: summary, metrics tables, linked pictures, configuration.
+
+    `metrics` maps a column label (e.g. "untrained", "trained") to a (possibly nested)
+    dict of scalar metrics; nested keys are joined with dots. Figure links are relative
+    to the report's directory.
+    """
+    path = Path(path)
+    lines = [f"# {title}", ""]
+    if summary:
+        for key, value in summary.items():
+            lines.append(f"- **{key}**: {_format_value(value)}")
+        lines.append("")
+    if metrics:
+        columns = list(metrics)
+        flat = {c: _flat_metrics(metrics[c]) for c in columns}
+        names = sorted({n for f in flat.values() for n in f})
+        lines += ["## Metrics", "", "| metric | " + " | ".join(columns) + " |"]
+        lines.append("|---" * (len(columns) + 1) + "|")
+        for name in names:
+            cells = [_format_value(flat[c].get(name, "")) for c in columns]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if figures:
+        lines += ["## Pictures", ""]
+        for label, figure in figures.items():
+            figure = Path(figure)
+            try:
+                link = figure.resolve().relative_to(path.parent.resolve())
+            except ValueError:
+                link = figure
+            lines += [f"### {label}", "", f"![{label}]({link.as_posix()})", ""]
+    if config:
+        lines += ["## Configuration", "", "```json", json.dumps(config, indent=2, default=str)]
+        lines += ["```", ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    return path
