@@ -2,4 +2,57 @@
 
 from importlib.metadata import version as _version
 
+from ptychopinn.data import physics
+from ptychopinn.data.bundle import (
+    Bundle,
+    BundleError,
+    load_portable,
+    read_bundle,
+    save_portable,
+    write_bundle,
+)
+from ptychopinn.data.errors import DataContractError
+from ptychopinn.data.grouping import GroupedData, group, neighbour_groups
+from ptychopinn.data.io import (
+    Product,
+    load,
+    load_npz,
+    load_product,
+    product_from_scan,
+    save_npz,
+    save_product,
+)
+from ptychopinn.data.probe import default_probe, infer_probe_size, normalise_probe
+from ptychopinn.data.scan import ScanData
+from ptychopinn.data.simulation import OBJECT_KINDS, make_object, simulate
+
 __version__ = _version("ptycho-data")
+
+__all__ = [
+    "OBJECT_KINDS",
+    "Bundle",
+    "BundleError",
+    "DataContractError",
+    "GroupedData",
+    "Product",
+    "ScanData",
+    "__version__",
+    "default_probe",
+    "group",
+    "infer_probe_size",
+    "load",
+    "load_npz",
+    "load_portable",
+    "load_product",
+    "make_object",
+    "neighbour_groups",
+    "normalise_probe",
+    "physics",
+    "product_from_scan",
+    "read_bundle",
+    "save_npz",
+    "save_portable",
+    "save_product",
+    "simulate",
+    "write_bundle",
+]
