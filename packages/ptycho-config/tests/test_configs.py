@@ -240,3 +240,10 @@ def test_field_names_lists_stored_fields_only():
         "probe_scale",
         "gaussian_smoothing_sigma",
     )
+
+
+def test_choice_text_formats_one_or_many_choices():
+    from ptychopinn.config.configs import _choices_text
+
+    assert _choices_text(("a",)) == "'a'"
+    assert _choices_text((64, 128, 256)) == "64, 128 or 256"
