@@ -1,0 +1,126 @@
+"""Shared, seeded parity inputs and the NumPy-side references (no deep-learning framework here).
+
+Imported by the parent test process (``conftest.py`` puts this folder on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+OPS_N = 24
+OPS_B = 2
+OPS_GRID = 2
+OPS_SCALE = 5.0
+FD_EPS = 1e-4
+N_DIRECTIONS = 3
+
+
+def _complex(rng, shape, lo=0.2, hi=1.0):
+    amp = rng.uniform(lo, hi, shape)
+    phase = rng.uniform(-np.pi, np.pi, shape)
+    return (amp * np.exp(1j * phase)).astype(np.complex64)
+
+
+def _probe(N: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:N, 0:N] - (N / 2 - 0.5)
+    r2 = (xx**2 + yy**2) / (N / 4) ** 2
+    return (np.exp(-r2) * np.exp(0.5j * r2)).astype(np.complex64)
+
+
+def make_ops_inputs(seed: int = 1234) -> tuple[dict[str, np.ndarray], dict]:
+    """Random float32/complex64 inputs for every operator (channels-last, METHOD.md §2)."""
+    from ptychopinn.data import physics
+
+    rng = np.random.default_rng(seed)
+    N, B, C = OPS_N, OPS_B, OPS_GRID**2
+    inp: dict[str, np.ndarray] = {}
+    inp["tr_img_real"] = rng.normal(size=(3, 30, 26)).astype(np.float32)
+    inp["tr_img_complex"] = _complex(rng, (3, 30, 26))
+    inp["tr_shifts"] = np.array([[0.3, -1.7], [-2.25, 0.6], [3.0, 2.0]], np.float32)
+    inp["tr_weights"] = rng.normal(size=(3, 30, 26)).astype(np.float32)
+    inp["ex_canvas"] = _complex(rng, (40, 44))
+    inp["ex_pos"] = np.array(
+        [[20.0, 20.0], [13.4, 25.7], [30.5, 12.25], [5.2, 38.9], [40.1, 3.3]], np.float32
+    )
+    # grouped offsets: a 2x2 grid with ~6 px spacing plus sub-pixel jitter
+    base = np.array([[0, 6, 0, 6], [0, 0, 6, 6]], np.float64)
+    nn = base[None] + rng.uniform(-0.9, 0.9, (B, 2, C))
+    rel = -(nn - nn.mean(axis=2, keepdims=True))
+    inp["rel"] = rel[:, None].astype(np.float32)
+    P = physics.merge_size(inp["rel"], N)
+    amp = rng.uniform(0.2, 1.0, (B, N, N, C)).astype(np.float32)
+    phase = rng.uniform(-1.0, 1.0, (B, N, N, C)).astype(np.float32)
+    inp["amp"], inp["phase"] = amp, phase
+    inp["obj"] = (amp * np.exp(1j * phase)).astype(np.complex64)
+    inp["canvas"] = _complex(rng, (B, P, P, 1))
+    inp["probe"] = _probe(N)
+    inp["psi"] = _complex(rng, (B, N, N, C), 0.0, 2.0)
+    pred = rng.uniform(0.0, 30.0, (B, N, N, C)).astype(np.float32)
+    pred[0, :2, :2, 0] = 0.0  # exercises the λ ≥ 1e-12 clamp
+    inp["nll_pred"] = pred
+    inp["nll_target"] = physics.poisson_observe(pred * 1.1, rng).astype(np.float32)
+    # a realistic target for the full training-path composite
+    obj64 = amp.astype(np.float64) * np.exp(1j * phase.astype(np.float64))
+    clean = OPS_SCALE * physics.diffract(
+        physics.illuminate(
+            physics.reextract(physics.merge(obj64, rel[:, None]), rel[:, None], N), inp["probe"]
+        )
+    )
+    inp["chain_target"] = physics.poisson_observe(clean * 1.05, rng).astype(np.float32)
+    inp["dir_amp"] = rng.normal(size=(N_DIRECTIONS, B, N, N, C)).astype(np.float32)
+    inp["dir_phase"] = rng.normal(size=(N_DIRECTIONS, B, N, N, C)).astype(np.float32)
+    settings = {"N": N, "P": int(P), "scale": OPS_SCALE}
+    return inp, settings
+
+
+def numpy_references(inp: dict[str, np.ndarray], settings: dict) -> dict[str, np.ndarray]:
+    """NumPy reference outputs for the ops task, plus the gradient references.
+
+    Gradients: Poisson NLL analytic; translate via its adjoint (translation by -d,
+    exact for bilinear with zero fill); the training-path composite by float64
+    central differences along fixed random directions (directional derivatives).
+    """
+    import runner  # noqa: PLC0415 - the runner's NumPy adapter (no framework imports)
+
+    ops = runner.NumpyOps()
+    out = runner.task_ops(ops, inp, settings)
+    p = ops.p
+    pred = inp["nll_pred"].astype(np.float64)
+    y = inp["nll_target"].astype(np.float64) ** 2
+    lam = pred**2
+    g = np.where(lam > 1e-12, (2 * pred - 2 * y / np.where(pred > 0, pred, 1)), 0.0) / pred.size
+    out["grad_nll"] = g
+    out["grad_translate"] = p.translate(inp["tr_weights"].astype(np.float64),
+                                        -inp["tr_shifts"].astype(np.float64))  # fmt: skip
+    amp = inp["amp"].astype(np.float64)
+    phase = inp["phase"].astype(np.float64)
+    rel = inp["rel"].astype(np.float64)
+    probe = inp["probe"].astype(np.complex128)
+    target = inp["chain_target"].astype(np.float64)
+    for big in (True, False):
+        tag = "big" if big else "small"
+
+        def loss(a, ph, big=big):
+            return ops.chain_loss(a, ph, rel, probe, target, settings["scale"], big)
+
+        out[f"chain_loss_{tag}"] = np.float64(loss(amp, phase))
+        dd = []
+        for k in range(inp["dir_amp"].shape[0]):
+            va = inp["dir_amp"][k].astype(np.float64)
+            vp = inp["dir_phase"][k].astype(np.float64)
+            hi = loss(amp + FD_EPS * va, phase + FD_EPS * vp)
+            lo = loss(amp - FD_EPS * va, phase - FD_EPS * vp)
+            dd.append((hi - lo) / (2 * FD_EPS))
+        out[f"dirderiv_{tag}"] = np.asarray(dd)
+    return out
+
+
+def directional(inp: dict[str, np.ndarray], ga: np.ndarray, gp: np.ndarray) -> np.ndarray:
+    """<grad, v> for each stored direction (float64)."""
+    return np.array(
+        [
+            np.sum(ga.astype(np.float64) * inp["dir_amp"][k])
+            + np.sum(gp.astype(np.float64) * inp["dir_phase"][k])
+            for k in range(inp["dir_amp"].shape[0])
+        ]
+    )

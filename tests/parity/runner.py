@@ -1,0 +1,318 @@
+"""Run one backend on the shared parity inputs and save its outputs as NPZ.
+
+Usage (one process per backend; never import TensorFlow and torch together)::
+
+    python tests/parity/runner.py --backend tensorflow|pytorch|numpy \
+        --task ops[,model,train,bundle_save,bundle_load] --in DIR --out DIR
+
+Each task reads ``DIR/<task>.npz`` (+ ``DIR/<task>.json`` for settings) written by the
+parent test process and writes ``OUT/<task>.<backend>.npz``. ``numpy`` runs the
+reference operators of ``ptychopinn.data.physics`` (ops only).
+
+Deliberate-difference hook (for demonstrating that the parity tests can fail):
+``PARITY_INJECT_BACKEND=<backend>`` + ``PARITY_INJECT_PROBE_SCALE=<factor>`` multiplies
+the probe by ``factor`` inside that backend's ``illuminate`` (a monkeypatch applied in
+this process only; no backend source is touched), i.e. a different probe normalisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+import traceback
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+
+# --------------------------------------------------------------------------- adapters
+class Ops:
+    """The physics operators of one backend behind one channels-last NumPy interface."""
+
+    name = ""
+
+    def translate(self, img, shifts): ...
+    def extract(self, canvas, pos, N): ...
+    def merge(self, patches, rel, probe_big, P): ...
+    def reextract(self, canvas, rel, N): ...
+    def illuminate(self, obj, probe, mask): ...
+    def diffract(self, psi): ...
+    def nll(self, pred, target): ...
+    # gradients (real inputs only, so that complex-gradient conventions do not enter)
+    def grad_nll(self, pred, target): ...
+    def grad_translate(self, img, shifts, weights): ...
+    def grad_chain(self, amp, phase, rel, probe, target, scale, probe_big): ...
+
+
+def _inject_factor(backend: str) -> float:
+    if os.environ.get("PARITY_INJECT_BACKEND") == backend:
+        return float(os.environ.get("PARITY_INJECT_PROBE_SCALE", "1"))
+    return 1.0
+
+
+def _patch_illuminate(module, factor: float) -> None:
+    if factor == 1.0:
+        return
+    original = module.illuminate
+
+    def illuminate(obj, probe, *args, **kwargs):
+        return original(obj, probe * factor, *args, **kwargs)
+
+    module.illuminate = illuminate
+    print(f"[runner] INJECTED probe scale x{factor} into {module.__name__}", file=sys.stderr)
+
+
+class NumpyOps(Ops):
+    name = "numpy"
+
+    def __init__(self):
+        from ptychopinn.data import physics
+
+        _patch_illuminate(physics, _inject_factor("numpy"))
+        self.p = physics
+
+    def translate(self, img, shifts):
+        return self.p.translate(img, shifts)
+
+    def extract(self, canvas, pos, N):
+        return self.p.extract(canvas, pos, N)
+
+    def merge(self, patches, rel, probe_big, P):
+        return self.p.merge(patches, rel, probe_big=probe_big, P=P)
+
+    def reextract(self, canvas, rel, N):
+        return self.p.reextract(canvas, rel, N)
+
+    def illuminate(self, obj, probe, mask):
+        return self.p.illuminate(obj, probe, mask=mask)
+
+    def diffract(self, psi):
+        return self.p.diffract(psi)
+
+    def nll(self, pred, target):
+        return np.float64(self.p.poisson_nll(pred, target))
+
+    def chain_loss(self, amp, phase, rel, probe, target, scale, probe_big):
+        """The training-path composite in float64 (reference for directional derivatives)."""
+        p = self.p
+        obj = amp * np.exp(1j * phase)
+        canvas = p.merge(obj, rel, probe_big=probe_big)
+        patches = p.reextract(canvas, rel, amp.shape[1])
+        pred = scale * p.diffract(p.illuminate(patches, probe))
+        return p.poisson_nll(pred, target)
+
+
+class TFOps(Ops):
+    name = "tensorflow"
+
+    def __init__(self):
+        import tensorflow as tf
+
+        from ptychopinn.tf import physics
+
+        _patch_illuminate(physics, _inject_factor("tensorflow"))
+        self.tf, self.p = tf, physics
+
+    def _t(self, x):
+        return self.tf.convert_to_tensor(x)
+
+    def translate(self, img, shifts):
+        return self.p.translate(self._t(img), self._t(shifts)).numpy()
+
+    def extract(self, canvas, pos, N):
+        return self.p.extract(self._t(canvas), self._t(pos), N).numpy()
+
+    def merge(self, patches, rel, probe_big, P):
+        return self.p.merge(self._t(patches), self._t(rel), probe_big=probe_big, P=P).numpy()
+
+    def reextract(self, canvas, rel, N):
+        return self.p.reextract(self._t(canvas), self._t(rel), N).numpy()
+
+    def illuminate(self, obj, probe, mask):
+        return self.p.illuminate(self._t(obj), self._t(probe), mask=mask).numpy()
+
+    def diffract(self, psi):
+        return self.p.diffract(self._t(psi)).numpy()
+
+    def nll(self, pred, target):
+        return self.p.poisson_nll(self._t(pred), self._t(target)).numpy()
+
+    def grad_nll(self, pred, target):
+        tf = self.tf
+        x = tf.Variable(pred)
+        with tf.GradientTape() as tape:
+            loss = self.p.poisson_nll(x, self._t(target))
+        return tape.gradient(loss, x).numpy()
+
+    def grad_translate(self, img, shifts, weights):
+        tf = self.tf
+        x = tf.Variable(img)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(self.p.translate(x, self._t(shifts)) * self._t(weights))
+        return tape.gradient(loss, x).numpy()
+
+    def grad_chain(self, amp, phase, rel, probe, target, scale, probe_big):
+        tf = self.tf
+        a, ph = tf.Variable(amp), tf.Variable(phase)
+        n = amp.shape[1]
+        with tf.GradientTape() as tape:
+            obj = tf.complex(a * tf.cos(ph), a * tf.sin(ph))
+            canvas = self.p.merge(obj, self._t(rel), probe_big=probe_big)
+            patches = self.p.reextract(canvas, self._t(rel), n)
+            pred = scale * self.p.diffract(self.p.illuminate(patches, self._t(probe)))
+            loss = self.p.poisson_nll(pred, self._t(target))
+        ga, gp = tape.gradient(loss, [a, ph])
+        return float(loss.numpy()), ga.numpy(), gp.numpy()
+
+
+class TorchOps(Ops):
+    """torch physics is channels-first ((B, C, N, N), positions (B, 2, C)); adapt here."""
+
+    name = "pytorch"
+
+    def __init__(self):
+        import torch
+
+        from ptychopinn.torch import physics
+
+        _patch_illuminate(physics, _inject_factor("pytorch"))
+        torch.use_deterministic_algorithms(True)
+        self.torch, self.p = torch, physics
+
+    def _t(self, x):
+        return self.torch.from_numpy(np.ascontiguousarray(x))
+
+    @staticmethod
+    def _cf(x):  # (B, N, N, C) -> (B, C, N, N)
+        return x.permute(0, 3, 1, 2)
+
+    @staticmethod
+    def _cl(x):  # (B, C, N, N) -> (B, N, N, C)
+        return x.permute(0, 2, 3, 1)
+
+    def _rel(self, rel):  # (B, 1, 2, C) -> (B, 2, C)
+        return self._t(rel)[:, 0]
+
+    def translate(self, img, shifts):
+        return self.p.translate(self._t(img), self._t(shifts)).numpy()
+
+    def extract(self, canvas, pos, N):
+        return self.p.extract(self._t(canvas), self._t(pos), N).numpy()
+
+    def merge(self, patches, rel, probe_big, P):
+        out = self.p.merge(self._cf(self._t(patches)), self._rel(rel), probe_big=probe_big, P=P)
+        return self._cl(out).numpy()
+
+    def reextract(self, canvas, rel, N):
+        return self._cl(self.p.reextract(self._cf(self._t(canvas)), self._rel(rel), N)).numpy()
+
+    def illuminate(self, obj, probe, mask):
+        return self._cl(self.p.illuminate(self._cf(self._t(obj)), self._t(probe), mask=mask)).numpy()
+
+    def diffract(self, psi):
+        return self._cl(self.p.diffract(self._cf(self._t(psi)))).numpy()
+
+    def nll(self, pred, target):
+        return self.p.poisson_nll(self._t(pred), self._t(target)).numpy()
+
+    def grad_nll(self, pred, target):
+        x = self._t(pred).requires_grad_(True)
+        self.p.poisson_nll(x, self._t(target)).backward()
+        return x.grad.numpy()
+
+    def grad_translate(self, img, shifts, weights):
+        x = self._t(img).requires_grad_(True)
+        (self.p.translate(x, self._t(shifts)) * self._t(weights)).sum().backward()
+        return x.grad.numpy()
+
+    def grad_chain(self, amp, phase, rel, probe, target, scale, probe_big):
+        torch = self.torch
+        a = self._t(amp).requires_grad_(True)
+        ph = self._t(phase).requires_grad_(True)
+        r = self._rel(rel)
+        n = amp.shape[1]
+        obj = self._cf(torch.polar(a, ph))
+        canvas = self.p.merge(obj, r, probe_big=probe_big)
+        patches = self.p.reextract(canvas, r, n)
+        pred = scale * self.p.diffract(self.p.illuminate(patches, self._t(probe)))
+        loss = self.p.poisson_nll(self._cl(pred), self._t(target))
+        loss.backward()
+        return float(loss.detach()), a.grad.numpy(), ph.grad.numpy()
+
+
+# --------------------------------------------------------------------------- tasks
+def task_ops(ops: Ops, inp: dict, settings: dict, args=None) -> dict:
+    """Every operator on the shared inputs, plus gradients (backends only)."""
+    out: dict[str, np.ndarray] = {}
+    out["translate_real"] = ops.translate(inp["tr_img_real"], inp["tr_shifts"])
+    out["translate_complex"] = ops.translate(inp["tr_img_complex"], inp["tr_shifts"])
+    out["extract"] = ops.extract(inp["ex_canvas"], inp["ex_pos"], int(settings["N"]))
+    for big in (True, False):
+        tag = "big" if big else "small"
+        out[f"merge_{tag}"] = ops.merge(inp["obj"], inp["rel"], big, int(settings["P"]))
+    out["reextract"] = ops.reextract(inp["canvas"], inp["rel"], int(settings["N"]))
+    out["illuminate"] = ops.illuminate(inp["obj"], inp["probe"], False)
+    out["illuminate_masked"] = ops.illuminate(inp["obj"], inp["probe"], True)
+    out["diffract"] = ops.diffract(inp["psi"])
+    out["nll"] = np.asarray(ops.nll(inp["nll_pred"], inp["nll_target"]), np.float64)
+    if ops.name != "numpy":
+        out["grad_nll"] = ops.grad_nll(inp["nll_pred"], inp["nll_target"])
+        out["grad_translate"] = ops.grad_translate(
+            inp["tr_img_real"], inp["tr_shifts"], inp["tr_weights"]
+        )
+        for big in (True, False):
+            tag = "big" if big else "small"
+            loss, ga, gp = ops.grad_chain(
+                inp["amp"], inp["phase"], inp["rel"], inp["probe"], inp["chain_target"],
+                float(settings["scale"]), big,
+            )  # fmt: skip
+            out[f"chain_loss_{tag}"] = np.asarray(loss, np.float64)
+            out[f"grad_chain_amp_{tag}"] = ga
+            out[f"grad_chain_phase_{tag}"] = gp
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+TASKS = {"ops": task_ops}
+BACKENDS = {"numpy": NumpyOps, "tensorflow": TFOps, "pytorch": TorchOps}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", required=True, choices=sorted(BACKENDS))
+    parser.add_argument("--task", required=True, help="comma-separated: " + ",".join(TASKS))
+    parser.add_argument("--in", dest="indir", required=True, type=pathlib.Path)
+    parser.add_argument("--out", dest="outdir", required=True, type=pathlib.Path)
+    args = parser.parse_args(argv)
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    ops = BACKENDS[args.backend]()
+    timings = {"import": time.perf_counter() - t0}
+    for task in args.task.split(","):
+        t1 = time.perf_counter()
+        with np.load(args.indir / f"{task}.npz", allow_pickle=False) as f:
+            inp = dict(f)
+        settings_file = args.indir / f"{task}.json"
+        settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+        try:
+            result = TASKS[task](ops, inp, settings, args)
+        except Exception:  # a backend defect or missing API: report it, run the other tasks
+            (args.outdir / f"{task}.{args.backend}.error.txt").write_text(traceback.format_exc())
+            traceback.print_exc()
+            continue
+        np.savez(args.outdir / f"{task}.{args.backend}.npz", **result)
+        timings[task] = time.perf_counter() - t1
+    (args.outdir / f"timings.{args.backend}.json").write_text(json.dumps(timings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
