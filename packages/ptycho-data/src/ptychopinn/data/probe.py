@@ -67,9 +67,11 @@ def infer_probe_size(path: str | PathLike[str]) -> int:
                 for key in ("diffraction", "diff3d"):
                     if f"{key}.npy" in names:
                         shape = _npy_member_shape(archive, f"{key}.npy")
-                        return int(
-                            shape[1] if len(shape) >= 3 and shape[1] == shape[2] else shape[0]
-                        )
+                        if len(shape) not in (3, 4) or min(shape) == 0:
+                            raise DataContractError(
+                                path, key, "a (M, N, N) or (H, W, M) stack", f"shape {shape}"
+                            )
+                        return int(shape[1] if shape[1] == shape[2] else shape[0])
             raise DataContractError(path, "probeGuess", "a probe or diffraction array", "neither")
         import h5py
 
@@ -80,5 +82,5 @@ def infer_probe_size(path: str | PathLike[str]) -> int:
         raise DataContractError(path, "probe", "a probe dataset", "none")
     except DataContractError:
         raise
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+    except Exception as exc:  # malformed files fail in many library-specific ways
         raise DataContractError(path, None, "a readable NPZ or HDF5 file", repr(exc)) from None
