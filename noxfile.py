@@ -91,22 +91,17 @@ def _sync(session: nox.Session, *args: str) -> None:
     )
 
 
-def _pytest(session: nox.Session, tests: pathlib.Path, package: str, *extra: str) -> None:
+def _pytest(
+    session: nox.Session, tests: pathlib.Path, package: str, *extra: str, coverage: bool = True
+) -> None:
+    """Run a test folder; coverage is measured once per package (the primary session)."""
     module = (
         "ptychopinn." + package.removeprefix("ptycho-")
         if package != "ptychopinn"
         else "ptychopinn.app"
     )
-    session.run(
-        "pytest",
-        str(tests),
-        f"--cov={module}",
-        "--cov-report=term-missing:skip-covered",
-        "-p",
-        "no:cacheprovider",
-        *extra,
-        *session.posargs,
-    )
+    cov = [f"--cov={module}", "--cov-report=term-missing:skip-covered"] if coverage else []
+    session.run("pytest", str(tests), *cov, "-p", "no:cacheprovider", *extra, *session.posargs)
 
 
 @nox.session(python="3.11")
@@ -155,7 +150,8 @@ def _make_package_sessions(name: str, info: dict) -> None:
             editable = [a for dep in _closure(name) for a in ("-e", str(PACKAGES[dep]["dir"]))]
             session.install("--no-sources", "--resolution", "lowest-direct", *editable)
             session.install("pytest>=8", "hypothesis>=6.100", "pytest-cov>=5")
-        _pytest(session, tests, name)
+        primary = (session.python, resolution) == matrix[0]
+        _pytest(session, tests, name, coverage=primary)
 
     tests_session.__doc__ = f"{name} alone, with only its own dependency closure installed."
 
@@ -181,7 +177,7 @@ def _make_package_sessions(name: str, info: dict) -> None:
             f"import {module} as m, sys; assert 'site-packages' in m.__file__, m.__file__",
         )  # fmt: skip
         session.chdir(session.create_tmp())
-        _pytest(session, tests, name)
+        _pytest(session, tests, name, coverage=False)
 
     wheel_session.__doc__ = f"{name}'s wheel built with --no-sources, installed alone, tested."
 
@@ -195,6 +191,16 @@ def tests_app(session: nox.Session) -> None:
     """The application package (CLI, dispatch) with the light packages only."""
     _sync(session, "--package", "ptychopinn", "--no-default-groups", "--group", "test")
     _pytest(session, ROOT / "tests" / "app", "ptychopinn")
+
+
+@nox.session(python="3.11")
+def ptychodus(session: nox.Session) -> None:
+    """The ptychodus adapter against the real ptychodus 1.7.0 from PyPI (no GUI extra)."""
+    _sync(session, "--all-packages", "--no-default-groups", "--group", "test")
+    session.install("ptychodus==1.7.0")
+    session.run(
+        "pytest", str(ROOT / "tests" / "ptychodus"), "-p", "no:cacheprovider", *session.posargs
+    )
 
 
 @nox.session(python="3.11", default=False)
