@@ -61,7 +61,6 @@ from ptychodus.api.settings import SettingsRegistry
 from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
 from ptychopinn.data import ScanData, group, load_npz, save_npz
 from ptychopinn.data.bundle import read_bundle
-from ptychopinn.stitch import reassemble
 
 __all__ = [
     "BUNDLE_NAME",
@@ -305,29 +304,6 @@ def scan_from_input(parameters: ReconstructInput, log: logging.Logger = logger) 
     )
 
 
-def _place_on_grid(
-    image: np.ndarray, origin: Sequence[float], background: np.ndarray
-) -> np.ndarray:
-    """Paste a stitched ``image`` whose pixel (0, 0) lies at object pixel ``origin`` (x, y).
-
-    Sub-pixel origins are resampled bilinearly; pixels the image does not cover (or
-    where it is exactly zero, i.e. no patch landed) keep ``background``.
-    """
-    from scipy.ndimage import map_coordinates
-
-    height, width = background.shape
-    ox, oy = float(origin[0]), float(origin[1])
-    rows, cols = np.mgrid[0:height, 0:width].astype(np.float64)
-    coords = np.stack([rows - oy, cols - ox])
-    real = map_coordinates(image.real.astype(np.float64), coords, order=1, cval=0.0)
-    imag = map_coordinates(image.imag.astype(np.float64), coords, order=1, cval=0.0)
-    support = map_coordinates((np.abs(image) > 0).astype(np.float64), coords, order=1, cval=0.0)
-    out = background.astype(np.complex64).copy()
-    covered = support > 0.999
-    out[covered] = (real + 1j * imag)[covered].astype(np.complex64)
-    return out
-
-
 # -- child-process jobs (pure functions of picklable arguments) -----------------------
 
 
@@ -460,12 +436,19 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
                 grouped,
                 self._settings.inference_batch_size.get_value(),
             )
-            offsets = grouped.coords_offsets[:, 0, :, 0]
-            stitched = reassemble(patches, offsets, crop=self._settings.stitch_crop.get_value())
+            from ptychopinn.stitch import reassemble
+
             obj_in = parameters.product.object_
-            array = _place_on_grid(
-                np.asarray(stitched.image), stitched.origin, np.asarray(obj_in.get_layer(0))
+            background = np.asarray(obj_in.get_layer(0))
+            # Stitch straight onto the input object's pixel grid (origin = object pixel 0, 0).
+            stitched = reassemble(
+                np.asarray(patches),
+                grouped.coords_offsets[:, 0, :, 0],
+                crop=self._settings.stitch_crop.get_value(),
+                shape=background.shape,
+                origin=(0.0, 0.0),
             )
+            array = np.where(stitched.covered, stitched.image, background).astype(np.complex64)
             object_out = Object(
                 array=array[np.newaxis],
                 pixel_geometry=obj_in.get_pixel_geometry().copy(),
