@@ -128,7 +128,10 @@ def _to_amplitude(raw: np.ndarray, measurement: str, path: Path, key: str) -> np
         raise DataContractError(
             path, "measurement", "'amplitude' or 'intensity'", repr(measurement)
         )
-    if raw.dtype.kind in "biu" or (np.all(np.isfinite(raw)) and np.all(raw == np.round(raw))):
+    head = raw[: min(len(raw), 8)]  # a cheap probe first: real amplitudes are rarely integers
+    if raw.dtype.kind in "biu" or (
+        np.all(head == np.round(head)) and np.all(np.isfinite(raw)) and np.all(raw == np.round(raw))
+    ):
         peak = float(np.max(raw))
         if peak > _INTEGER_AMPLITUDE_MAX:
             warnings.warn(

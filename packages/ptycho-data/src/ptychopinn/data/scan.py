@@ -18,6 +18,12 @@ def describe(value: Any) -> str:
     return f"shape {tuple(arr.shape)} dtype {arr.dtype}"
 
 
+def _all_finite(arr: np.ndarray) -> bool:
+    """Return True when no element is NaN or inf (one pass: a float64 sum propagates them)."""
+    acc = np.complex128 if arr.dtype.kind == "c" else np.float64
+    return bool(np.isfinite(np.sum(arr, dtype=acc)))
+
+
 def _real_array(
     value: Any, source: str, key: str, shape: tuple[int | None, ...], dtype: type
 ) -> np.ndarray:
@@ -34,7 +40,7 @@ def _real_array(
     if any(s is not None and s != a for s, a in zip(shape, arr.shape)) or arr.size == 0:
         raise DataContractError(source, key, expected + " (non-empty)", describe(arr))
     arr = arr.astype(dtype, copy=False)
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+    if arr.dtype.kind == "f" and not _all_finite(arr):
         raise DataContractError(source, key, "finite values", f"NaN or inf in {describe(arr)}")
     return arr
 
@@ -53,7 +59,7 @@ def _complex_array(value: Any, source: str, key: str, shape: tuple[int | None, .
     if any(s is not None and s != a for s, a in zip(shape, arr.shape)):
         raise DataContractError(source, key, expected, describe(arr))
     arr = arr.astype(np.complex64, copy=False)
-    if not np.all(np.isfinite(arr)):
+    if not _all_finite(arr):
         raise DataContractError(source, key, "finite values", f"NaN or inf in {describe(arr)}")
     return arr
 
@@ -96,7 +102,7 @@ class ScanData:
         m, n, n2 = diff.shape
         if n != n2:
             raise DataContractError(src, "diffraction", "square patterns (M, N, N)", describe(diff))
-        if np.any(diff < 0):
+        if diff.min() < 0:
             raise DataContractError(
                 src, "diffraction", "non-negative amplitude", f"min {diff.min()}"
             )
