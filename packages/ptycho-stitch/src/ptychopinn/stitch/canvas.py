@@ -1,0 +1,384 @@
+"""Streaming reassembly of object patches into one image (METHOD.md §7).
+
+Placement convention (the same as ``ptychopinn.data.physics.translate``): a patch
+centred on scan position (x, y) has its pixel (N//2, N//2) on object pixel
+(row=y, col=x); a bilinear sub-pixel shift by d moves content by +d and is zero
+outside the shifted support.
+
+Bilinear splatting of a crop x crop tile at a sub-pixel position equals placing the
+tile convolved with a 2x2 kernel, (crop+1) x (crop+1) values, at an integer position,
+so every chunk is a few vectorised scatter-adds (``np.add.at``) of those values. The
+summed shifted ones depend only on the positions: they are accumulated as four
+point masses per patch and box-filtered once, in :meth:`Canvas.result`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import scipy.fft
+
+from ptychopinn.stitch.errors import StitchError
+
+Method = Literal["bilinear", "fourier"]
+METHODS: tuple[str, ...] = ("bilinear", "fourier")
+SUPPORT_THRESHOLD = 1e-6
+"""Pixels whose summed shifted support is below this are uncovered (0), never divided."""
+
+
+@dataclass(frozen=True)
+class Stitched:
+    """A stitched image: ``image[r, c]`` is object pixel (row=origin[1]+r, col=origin[0]+c)."""
+
+    image: np.ndarray
+    """(H, W) complex128 or float64; 0 where nothing landed."""
+    origin: tuple[float, float]
+    """(x0, y0): position of pixel (0, 0) in the offsets' frame (pixels)."""
+    weights: np.ndarray
+    """(H, W) float64 summed shifted support (number of patches covering each pixel)."""
+
+    @property
+    def covered(self) -> np.ndarray:
+        """(H, W) bool: pixels where at least one patch landed."""
+        return self.weights >= SUPPORT_THRESHOLD
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W) of the image."""
+        return self.image.shape  # type: ignore[return-value]
+
+
+def _check_crop(crop: int) -> int:
+    if isinstance(crop, bool) or not isinstance(crop, int | np.integer) or crop < 1:
+        raise StitchError(f"crop must be a positive integer number of pixels, found {crop!r}")
+    return int(crop)
+
+
+def _check_method(method: str) -> str:
+    if method not in METHODS:
+        raise StitchError(f"method must be one of {METHODS}, found {method!r}")
+    return method
+
+
+def as_patch_stack(patches: np.ndarray, name: str = "patches") -> np.ndarray:
+    """Return patches as (B, N, N) from (B, N, N) or (B, N, N, 1); raise StitchError otherwise."""
+    arr = np.asarray(patches)
+    if arr.ndim == 4:
+        if arr.shape[-1] != 1:
+            raise StitchError(
+                f"{name} must be (B, N, N) or (B, N, N, 1), found {arr.shape}: "
+                f"{arr.shape[-1]} channels; merge each group first (one patch per group centre)"
+            )
+        arr = arr[..., 0]
+    if arr.ndim != 3 or arr.shape[1] != arr.shape[2]:
+        raise StitchError(f"{name} must be (B, N, N) or (B, N, N, 1), found {arr.shape}")
+    if not (np.issubdtype(arr.dtype, np.number) and not np.issubdtype(arr.dtype, np.bool_)):
+        raise StitchError(f"{name} must be numeric (real or complex), found dtype {arr.dtype}")
+    return arr
+
+
+def _as_offsets(offsets: np.ndarray, batch: int | None = None) -> np.ndarray:
+    off = np.asarray(offsets, dtype=np.float64)
+    if off.ndim == 4 and off.shape[1] == 1 and off.shape[3] == 1:
+        off = off[:, 0, :, 0]  # coords_offsets (B, 1, 2, 1)
+    if off.ndim != 2 or off.shape[1] != 2:
+        raise StitchError(f"offsets must be (B, 2) [x, y] pixels, found {off.shape}")
+    if batch is not None and off.shape[0] != batch:
+        raise StitchError(
+            f"offsets must be ({batch}, 2) to match {batch} patches, found {off.shape}"
+        )
+    if not np.isfinite(off).all():
+        raise StitchError("offsets must be finite")
+    return off
+
+
+def canvas_geometry(
+    offsets: np.ndarray, crop: int = 20
+) -> tuple[tuple[int, int], tuple[float, float]]:
+    """Canvas (shape, origin) for offsets (B, 2) [x, y] per METHOD.md §7.
+
+    Offsets are re-centred on their mean rounded to a whole pixel (so the canvas grid is
+    the offsets' pixel grid and the image overlays the truth without interpolation);
+    side = crop + 2*ceil(max |offset - centre|), the centre patch in the middle.
+    """
+    crop = _check_crop(crop)
+    off = _as_offsets(offsets)
+    if off.shape[0] == 0:
+        raise StitchError("offsets must hold at least one position, found 0")
+    centre = np.round(off.mean(axis=0))
+    pad = math.ceil(float(np.max(np.abs(off - centre))) - 1e-9)
+    side = crop + 2 * max(pad, 0)
+    x0 = float(centre[0]) - pad - crop // 2
+    y0 = float(centre[1]) - pad - crop // 2
+    return (side, side), (x0, y0)
+
+
+class Canvas:
+    """Accumulator for patches on a fixed canvas; memory = canvas + one chunk.
+
+    ``Canvas(shape, origin).add(patches, offsets)`` any number of times, then
+    ``result()``. Pixel (r, c) of the canvas is position (x0 + c, y0 + r) of the
+    offsets' frame. Parts of patches outside the canvas are dropped.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        origin: tuple[float, float] = (0.0, 0.0),
+        *,
+        crop: int = 20,
+        method: Method = "bilinear",
+        chunk_size: int = 256,
+        dtype: np.dtype | type | None = None,
+    ) -> None:
+        """Create an empty canvas of shape (H, W) whose pixel (0, 0) sits at origin (x0, y0).
+
+        ``dtype`` of the accumulated image: None follows the patches' precision
+        (float32/complex64 in -> complex64 or float32 sums; float64 -> float64/complex128).
+        """
+        self.crop = _check_crop(crop)
+        self.method = _check_method(method)
+        if len(tuple(shape)) != 2 or min(int(s) for s in shape) < 1:
+            raise StitchError(f"canvas shape must be (H, W) with H, W >= 1, found {shape!r}")
+        if len(tuple(origin)) != 2 or not np.isfinite(np.asarray(origin, dtype=float)).all():
+            raise StitchError(f"canvas origin must be finite (x0, y0), found {origin!r}")
+        if int(chunk_size) < 1:
+            raise StitchError(f"chunk_size must be >= 1, found {chunk_size!r}")
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.origin = (float(origin[0]), float(origin[1]))
+        self.chunk_size = int(chunk_size)
+        self._dtype = None if dtype is None else np.dtype(dtype)
+        if self._dtype is not None and self._dtype.kind not in "fc":
+            raise StitchError(f"dtype must be a real or complex float type, found {self._dtype}")
+        self._buffers: dict[str, np.ndarray] = {}
+        # A margin of crop+1 on every side takes the (crop+1)^2 splat of any patch that
+        # touches the visible canvas, so no per-pixel bounds test is needed.
+        self._margin = self.crop + 1
+        self._inner = (self.shape[0] + 2 * self._margin, self.shape[1] + 2 * self._margin)
+        size = self._inner[0] * self._inner[1]
+        self._values: np.ndarray | None = None  # allocated by the first add (dtype known)
+        self._density = np.zeros(size, dtype=np.float64)
+        self.n_patches = 0
+        self._n_expected: int | None = None
+        lin = np.arange(self.crop + 1)
+        self._loc_splat = (lin[:, None] * self._inner[1] + lin[None, :]).ravel()
+        lin = np.arange(self.crop)
+        self._loc_tile = (lin[:, None] * self._inner[1] + lin[None, :]).ravel()
+
+    @classmethod
+    def for_offsets(
+        cls,
+        offsets: np.ndarray,
+        *,
+        crop: int = 20,
+        method: Method = "bilinear",
+        chunk_size: int = 256,
+    ) -> Canvas:
+        """Canvas sized for all offsets (B, 2) [x, y] known up front (see canvas_geometry)."""
+        shape, origin = canvas_geometry(offsets, crop)
+        return cls(shape, origin, crop=crop, method=method, chunk_size=chunk_size)
+
+    def add(self, patches: np.ndarray, offsets: np.ndarray) -> None:
+        """Accumulate patches (B, N, N[, 1]) centred on offsets (B, 2) [x, y]."""
+        stack = as_patch_stack(patches)
+        off = _as_offsets(offsets, stack.shape[0])
+        n = stack.shape[1]
+        if self.crop > n:
+            raise StitchError(f"crop must be <= patch size N={n}, found crop={self.crop}")
+        self._ensure_values(stack.dtype)
+        for start in range(0, stack.shape[0], self.chunk_size):
+            stop = start + self.chunk_size
+            self._add_chunk(stack[start:stop], off[start:stop])
+        self.n_patches += stack.shape[0]
+
+    def _ensure_values(self, patch_dtype: np.dtype) -> None:
+        size = self._inner[0] * self._inner[1]
+        want = self._dtype if self._dtype is not None else np.result_type(patch_dtype, np.float32)
+        if np.iscomplexobj(np.empty(0, patch_dtype)):
+            want = np.result_type(want, np.complex64)
+        if self._values is None:
+            self._values = np.zeros(size, dtype=want)
+        else:
+            promoted = np.result_type(self._values.dtype, want)
+            if promoted != self._values.dtype:
+                self._values = self._values.astype(promoted)
+
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """Reusable per-chunk work array: fresh pages every chunk would cost more than the math."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.dtype != dtype or buf.shape[1:] != shape[1:] or len(buf) < shape[0]:
+            buf = np.empty((max(shape[0], self.chunk_size), *shape[1:]), dtype=dtype)
+            self._buffers[name] = buf
+        return buf[: shape[0]]
+
+    def _add_chunk(self, patches: np.ndarray, offsets: np.ndarray) -> None:
+        crop, m = self.crop, self._margin
+        n = patches.shape[1]
+        s0 = n // 2 - crop // 2
+        # Tile pixel (i, j) sits at inner position (p + i) with p the tile's top-left.
+        px = offsets[:, 0] - crop // 2 - self.origin[0] + m
+        py = offsets[:, 1] - crop // 2 - self.origin[1] + m
+        kx = np.floor(px)
+        ky = np.floor(py)
+        keep = (kx >= 0) & (ky >= 0)
+        keep &= kx + crop + 1 < self._inner[1]
+        keep &= ky + crop + 1 < self._inner[0]
+        if not keep.all():
+            patches, px, py, kx, ky = patches[keep], px[keep], py[keep], kx[keep], ky[keep]
+            if patches.shape[0] == 0:
+                return
+        fx = px - kx
+        fy = py - ky
+        base = ky.astype(np.int64) * self._inner[1] + kx.astype(np.int64)
+        assert self._values is not None
+        dtype = self._values.dtype
+        if self.method == "bilinear":
+            values = self._bilinear_splat(patches[:, s0 : s0 + crop, s0 : s0 + crop], fx, fy, dtype)
+            loc = self._loc_splat
+            self._add_density_bilinear(base, fx, fy)
+        else:
+            values = _fourier_shift_crop(patches, fx, fy, s0, crop).astype(dtype, copy=False)
+            loc = self._loc_tile
+            np.add.at(self._density, base, 1.0)
+        self._scatter(base, loc, values.reshape(values.shape[0], -1))
+
+    def _bilinear_splat(
+        self, tile: np.ndarray, fx: np.ndarray, fy: np.ndarray, dtype: np.dtype
+    ) -> np.ndarray:
+        """(B, c, c) tiles -> (B, (c+1)^2) of dtype: bilinear splat of each tile at (fx, fy)."""
+        b, c, _ = tile.shape
+        # Flat real rows of width (c+1)*e (e = 2 for complex) whose last column is 0: a
+        # one-row shift is then a shift by a row width and a one-column shift a shift by e
+        # in the flat buffer (the zero column absorbs the wrap), so each pass is one
+        # long-inner-loop ufunc call per chunk.
+        padded = self._buffer("padded", (b, c, c + 1), dtype)
+        padded[:, :, :c] = tile
+        padded[:, :, c] = 0
+        e = 2 if dtype.kind == "c" else 1
+        real = padded.real.dtype
+        flat = padded.view(real).reshape(b, -1)
+        width = (c + 1) * e
+        n_out = (c + 1) * width
+        fy2 = fy.astype(real)[:, None]
+        fx2 = fx.astype(real)[:, None]
+        rows = self._buffer("rows", (b, n_out), real)
+        tmp = self._buffer("tmp", (b, n_out), real)
+        out = self._buffer("out", (b, n_out), real)
+        np.multiply(flat, 1 - fy2, out=rows[:, : c * width])
+        rows[:, c * width :] = 0
+        np.multiply(flat, fy2, out=tmp[:, : c * width])
+        rows[:, width:] += tmp[:, : c * width]
+        np.multiply(rows, 1 - fx2, out=out)
+        np.multiply(rows[:, :-e], fx2, out=tmp[:, :-e])
+        out[:, e:] += tmp[:, :-e]
+        return out.view(dtype) if e == 2 else out
+
+    def _add_density_bilinear(self, base: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> None:
+        w = self._inner[1]
+        idx = np.concatenate([base, base + 1, base + w, base + w + 1])
+        mass = np.concatenate([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx])
+        np.add.at(self._density, idx, mass)
+
+    def _scatter(self, base: np.ndarray, loc: np.ndarray, values: np.ndarray) -> None:
+        """Add values (B, L) of the canvas dtype at flat inner indices base[:, None] + loc."""
+        assert self._values is not None
+        # Sorted by position, the unbuffered add is cache-local (several times faster).
+        order = np.argsort(base, kind="stable")
+        b = base[order]
+        lo = int(b[0])
+        idx = ((b - lo)[:, None] + loc[None, :]).ravel()
+        np.add.at(self._values[lo:], idx, values[order].ravel())
+
+    def result(self) -> Stitched:
+        """Divide the summed shifted patches by the summed shifted support; 0 where uncovered."""
+        h, w = self.shape
+        m = self._margin
+        weights = self._support()[m : m + h, m : m + w]
+        if self._values is None:
+            values = np.zeros((h, w), dtype=np.float64)
+        else:
+            values = self._values.reshape(self._inner)[m : m + h, m : m + w]
+        covered = weights >= SUPPORT_THRESHOLD
+        image = np.zeros(values.shape, dtype=values.dtype)
+        np.divide(values, weights, out=image, where=covered)
+        weights = np.where(covered, weights, 0.0)
+        return Stitched(image=image, origin=self.origin, weights=weights)
+
+    def _support(self) -> np.ndarray:
+        """(inner H, inner W) summed shifted ones: the point masses box-filtered over crop."""
+        d = self._density.reshape(self._inner)
+        out = np.cumsum(d, axis=0)
+        out[self.crop :] -= out[: -self.crop].copy()
+        out = np.cumsum(out, axis=1)
+        out[:, self.crop :] -= out[:, : -self.crop].copy()
+        # The running sums leave ~1e-13 where nothing landed; such pixels are uncovered.
+        out[np.abs(out) < 1e-9] = 0.0
+        return out
+
+
+def _fourier_shift_crop(
+    patches: np.ndarray, fx: np.ndarray, fy: np.ndarray, s0: int, crop: int
+) -> np.ndarray:
+    """(B, N, N) patches shifted by (fx, fy) with a Fourier phase ramp, central (B, crop, crop)."""
+    n = patches.shape[1]
+    freq = np.fft.fftfreq(n).astype(fx.dtype)
+    spec = scipy.fft.fft2(patches, axes=(1, 2), workers=-1)
+    ramp_y = np.exp(-2j * np.pi * freq[None, :] * fy[:, None])
+    ramp_x = np.exp(-2j * np.pi * freq[None, :] * fx[:, None])
+    spec *= ramp_y[:, :, None]
+    spec *= ramp_x[:, None, :]
+    shifted = scipy.fft.ifft2(spec, axes=(1, 2), workers=-1)[:, s0 : s0 + crop, s0 : s0 + crop]
+    if not np.iscomplexobj(patches):
+        return np.ascontiguousarray(shifted.real)
+    return shifted
+
+
+def reassemble(
+    patches: np.ndarray | Iterable[tuple[np.ndarray, np.ndarray]],
+    offsets: np.ndarray | None = None,
+    crop: int = 20,
+    method: Method = "bilinear",
+    chunk_size: int = 256,
+    *,
+    shape: tuple[int, int] | None = None,
+    origin: tuple[float, float] | None = None,
+) -> Stitched:
+    """Stitch patches (B, N, N[, 1]) centred on offsets (B, 2) [x, y] into one image.
+
+    With arrays, the canvas follows METHOD.md §7 (see :func:`canvas_geometry`) unless
+    ``shape`` and ``origin`` are given. ``patches`` may instead be an iterable of
+    ``(patches_chunk, offsets_chunk)`` pairs (model output as it arrives); the mean of
+    all offsets is then unknown, so ``shape`` and ``origin`` are required.
+    """
+    crop = _check_crop(crop)
+    _check_method(method)
+    if (shape is None) != (origin is None):
+        raise StitchError("give both shape and origin for an explicit canvas, or neither")
+    if isinstance(patches, np.ndarray) or offsets is not None:
+        if offsets is None:
+            raise StitchError("offsets (B, 2) [x, y] are required with an array of patches")
+        stack = as_patch_stack(patches)
+        off = _as_offsets(offsets, stack.shape[0])
+        if shape is None:
+            shape, origin = canvas_geometry(off, crop)
+        canvas = Canvas(shape, origin, crop=crop, method=method, chunk_size=chunk_size)
+        canvas.add(stack, off)
+        return canvas.result()
+    if shape is None or origin is None:
+        raise StitchError(
+            "an iterator of (patches, offsets) chunks needs shape=(H, W) and origin=(x0, y0): "
+            "the offsets' mean is not known until the last chunk; use canvas_geometry(offsets, "
+            "crop) if all offsets are known up front"
+        )
+    canvas = Canvas(shape, origin, crop=crop, method=method, chunk_size=chunk_size)
+    for item in patches:
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise StitchError(
+                f"each chunk must be a (patches, offsets) pair, found {type(item).__name__}"
+            )
+        canvas.add(item[0], item[1])
+    return canvas.result()
