@@ -1,0 +1,300 @@
+"""Reassembly: placement convention, exact recovery, streaming, chunking, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.ndimage import map_coordinates
+
+from ptychopinn.stitch import Canvas, StitchError, Stitched, canvas_geometry, reassemble
+
+
+def extract(obj: np.ndarray, positions: np.ndarray, n: int) -> np.ndarray:
+    """patch[i, j] = obj(y - n//2 + i, x - n//2 + j), bilinear, zero outside (METHOD §2/§3)."""
+    out = np.empty((len(positions), n, n), dtype=np.result_type(obj.dtype, np.float64))
+    ii, jj = np.indices((n, n), dtype=np.float64)
+    for k, (x, y) in enumerate(positions):
+        coords = [y - n // 2 + ii, x - n // 2 + jj]
+        re = map_coordinates(obj.real, coords, order=1, mode="grid-constant", cval=0.0)
+        if np.iscomplexobj(obj):
+            im = map_coordinates(obj.imag, coords, order=1, mode="grid-constant", cval=0.0)
+            out[k] = re + 1j * im
+        else:
+            out[k] = re
+    return out
+
+
+def reference_stitch(patches: np.ndarray, offsets: np.ndarray, crop: int) -> Stitched:
+    """The spec, one patch at a time: translate each zero-padded crop, sum, divide by the ones."""
+    (h, w), (x0, y0) = canvas_geometry(offsets, crop)
+    n = patches.shape[1]
+    s0 = n // 2 - crop // 2
+    num = np.zeros((h, w), dtype=np.complex128)
+    den = np.zeros((h, w))
+    rr, cc = np.indices((h, w), dtype=np.float64)
+    for patch, (x, y) in zip(patches, offsets):
+        tile = np.asarray(patch[s0 : s0 + crop, s0 : s0 + crop], dtype=np.complex128)
+        # canvas (r, c) holds tile(r - py, c - px): a translate of the tile by (px, py).
+        coords = [rr - (y - crop // 2 - y0), cc - (x - crop // 2 - x0)]
+
+        def sample(a: np.ndarray, coords: list[np.ndarray] = coords) -> np.ndarray:
+            return map_coordinates(a, coords, order=1, mode="grid-constant", cval=0.0)
+
+        num += sample(tile.real) + 1j * sample(tile.imag)
+        den += sample(np.ones((crop, crop)))
+    cov = den >= 1e-6
+    img = np.where(cov, num / np.where(cov, den, 1.0), 0.0)
+    return Stitched(image=img, origin=(x0, y0), weights=np.where(cov, den, 0.0))
+
+
+def random_object(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    return rng.uniform(0.2, 1.0, shape) * np.exp(1j * rng.uniform(-np.pi, np.pi, shape))
+
+
+def truth_under(stitched: Stitched, obj: np.ndarray) -> np.ndarray:
+    x0, y0 = (round(v) for v in stitched.origin)
+    h, w = stitched.shape
+    assert x0 >= 0 and y0 >= 0, "test object too small for the canvas"
+    return obj[y0 : y0 + h, x0 : x0 + w]
+
+
+@pytest.mark.parametrize("method", ["bilinear", "fourier"])
+@pytest.mark.parametrize("crop", [8, 9, 16])
+def test_integer_positions_recover_the_object(method: str, crop: int) -> None:
+    rng = np.random.default_rng(1)
+    obj = random_object(rng, (96, 96))
+    n = 16
+    pos = rng.integers(20, 76, size=(150, 2)).astype(float)
+    stitched = reassemble(extract(obj, pos, n), pos, crop=crop, method=method)
+    truth = truth_under(stitched, obj)
+    cov = stitched.covered
+    assert cov.sum() > 0.5 * cov.size
+    np.testing.assert_allclose(stitched.image[cov], truth[cov], atol=1e-5)
+    assert np.all(stitched.image[~cov] == 0)
+
+
+def test_subpixel_positions_match_the_spec_reference() -> None:
+    rng = np.random.default_rng(2)
+    obj = random_object(rng, (80, 80))
+    pos = rng.uniform(25, 55, size=(40, 2))
+    patches = extract(obj, pos, 16)
+    got = reassemble(patches, pos, crop=10)
+    ref = reference_stitch(patches, pos, 10)
+    assert got.origin == ref.origin
+    np.testing.assert_allclose(got.weights, ref.weights, atol=1e-10)
+    np.testing.assert_allclose(got.image, ref.image, atol=1e-10)
+
+
+def test_subpixel_affine_object_recovered_where_fully_covered() -> None:
+    # Bilinear interpolation reproduces a + b*x + c*y exactly, so extraction followed by
+    # stitching returns the object wherever only whole-weight contributions landed.
+    yy, xx = np.indices((90, 90), dtype=float)
+    obj = 0.3 + 0.01 * xx + 0.02 * yy + 1j * (0.05 * xx - 0.03 * yy)
+    pos = np.array([[45.3, 44.6]])
+    stitched = reassemble(extract(obj, pos, 16), pos, crop=10)
+    full = np.isclose(stitched.weights, 1.0)
+    assert full.sum() == 9 * 9
+    np.testing.assert_allclose(stitched.image[full], truth_under(stitched, obj)[full], atol=1e-12)
+
+
+def test_content_moves_by_plus_offset() -> None:
+    # A single bright pixel at the patch centre lands on the object pixel (row=y, col=x).
+    patch = np.zeros((1, 8, 8))
+    patch[0, 4, 4] = 1.0
+    for x, y in [(10.0, 20.0), (3.0, -7.0)]:
+        s = reassemble(patch, np.array([[x, y]]), crop=4)
+        r, c = np.unravel_index(np.argmax(s.image), s.shape)
+        assert (s.origin[0] + c, s.origin[1] + r) == (x, y)
+
+
+def test_half_pixel_shift_splits_evenly() -> None:
+    patch = np.zeros((1, 8, 8))
+    patch[0, 4, 4] = 1.0
+    s = Canvas((10, 10), (0.0, 0.0), crop=4)
+    s.add(patch, np.array([[4.5, 4.0]]))
+    out = s.result()
+    # numerator 0.5 at cols 4 and 5 of row 4; weights there 1 -> image 0.5 each.
+    np.testing.assert_allclose(out.image[4, 4:6], [0.5, 0.5])
+    np.testing.assert_allclose(out.weights[4, 2:8], [0.5, 1, 1, 1, 0.5, 0])
+
+
+def test_geometry_follows_method_section_7() -> None:
+    off = np.array([[10.0, 10.0], [20.0, 14.0], [30.0, 18.4]])
+    (h, w), (x0, y0) = canvas_geometry(off, crop=20)
+    # centre = round(mean) = (20, 14); max |offset - centre| = 10 -> side 20 + 2*10.
+    assert (h, w) == (40, 40)
+    assert (x0, y0) == (20 - 10 - 10, 14 - 10 - 10)
+    (h1, _), _ = canvas_geometry(np.array([[0.0, 0.0], [0.0, 2.5]]), crop=20)
+    assert h1 == 20 + 2 * math.ceil(1.5)
+
+
+def test_shapes_and_dtypes() -> None:
+    rng = np.random.default_rng(3)
+    pos = rng.uniform(0, 30, size=(12, 2))
+    real32 = rng.random((12, 16, 16), dtype=np.float32)
+    s = reassemble(real32[..., None], pos, crop=8)
+    assert s.image.dtype == np.float32 and s.weights.dtype == np.float64
+    c64 = real32.astype(np.complex64)
+    assert reassemble(c64, pos, crop=8).image.dtype == np.complex64
+    c128 = reassemble(c64.astype(np.complex128), pos, crop=8)
+    assert c128.image.dtype == np.complex128
+    np.testing.assert_allclose(s.image, c128.image.real, atol=1e-5)
+    forced = Canvas((40, 40), (-10.0, -10.0), crop=8, dtype=np.complex128)
+    forced.add(real32, pos)
+    assert forced.result().image.dtype == np.complex128
+
+
+def test_real_then_complex_chunks_promote() -> None:
+    canvas = Canvas((30, 30), (0.0, 0.0), crop=4)
+    canvas.add(np.ones((1, 8, 8)), np.array([[10.0, 10.0]]))
+    canvas.add(1j * np.ones((1, 8, 8)), np.array([[20.0, 20.0]]))
+    img = canvas.result().image
+    assert np.iscomplexobj(img)
+    assert img[10, 10] == 1 and img[20, 20] == 1j
+
+
+def test_empty_canvas_result_is_zero() -> None:
+    out = Canvas((5, 6), crop=4).result()
+    assert out.shape == (5, 6) and not out.covered.any() and np.all(out.image == 0)
+
+
+@pytest.mark.parametrize("method", ["bilinear", "fourier"])
+def test_chunking_and_streaming_do_not_change_the_result(method: str) -> None:
+    rng = np.random.default_rng(4)
+    pos = rng.uniform(10, 60, size=(53, 2))
+    patches = rng.standard_normal((53, 16, 16)) + 1j * rng.standard_normal((53, 16, 16))
+    whole = reassemble(patches, pos, crop=10, method=method)
+    for chunk in (1, 7, 1000):
+        other = reassemble(patches, pos, crop=10, method=method, chunk_size=chunk)
+        np.testing.assert_allclose(other.image, whole.image, atol=1e-12)
+    shape, origin = canvas_geometry(pos, 10)
+    chunks = ((patches[i : i + 10], pos[i : i + 10]) for i in range(0, 53, 10))
+    streamed = reassemble(chunks, crop=10, method=method, shape=shape, origin=origin)
+    np.testing.assert_allclose(streamed.image, whole.image, atol=1e-12)
+    np.testing.assert_allclose(streamed.weights, whole.weights, atol=1e-12)
+    assert streamed.origin == whole.origin
+
+
+def test_patches_outside_an_explicit_canvas_are_dropped() -> None:
+    canvas = Canvas((10, 10), (0.0, 0.0), crop=4)
+    ones = np.ones((3, 8, 8))
+    canvas.add(ones, np.array([[-50.0, 3.0], [1.0, 1.0], [500.0, 500.0]]))
+    out = canvas.result()
+    assert canvas.n_patches == 3
+    # the (1, 1) patch covers rows/cols -1..2; only 0..2 are visible.
+    assert out.covered.sum() == 9
+    np.testing.assert_allclose(out.image[:3, :3], 1.0)
+    canvas.add(ones[:1], np.array([[-50.0, -50.0]]))  # a chunk with nothing visible
+    assert canvas.result().covered.sum() == 9
+
+
+def test_fourier_is_more_accurate_on_a_smooth_object() -> None:
+    yy, xx = np.indices((128, 128), dtype=float)
+    obj = np.exp(1j * (0.6 * np.sin(2 * np.pi * xx / 32) + 0.4 * np.cos(2 * np.pi * yy / 40)))
+    rng = np.random.default_rng(5)
+    pos = rng.uniform(48, 80, size=(60, 2))
+    # Fourier-sampled patches: the exact object values at sub-pixel positions.
+    n = 32
+    ii, jj = np.indices((n, n), dtype=float)
+    patches = np.stack(
+        [
+            np.exp(
+                1j
+                * (
+                    0.6 * np.sin(2 * np.pi * (x - n // 2 + jj) / 32)
+                    + 0.4 * np.cos(2 * np.pi * (y - n // 2 + ii) / 40)
+                )
+            )
+            for x, y in pos
+        ]
+    )
+    err = {}
+    for method in ("bilinear", "fourier"):
+        s = reassemble(patches, pos, crop=12, method=method)
+        full = s.weights >= 1.0
+        err[method] = np.abs(s.image - truth_under(s, obj))[full].max()
+    assert err["fourier"] < 0.5 * err["bilinear"]
+    assert err["bilinear"] < 0.05
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    xy=st.lists(
+        st.tuples(st.floats(-40, 40), st.floats(-40, 40)), min_size=1, max_size=12
+    ),
+    crop=st.integers(1, 12),
+)
+def test_mass_is_conserved(xy: list[tuple[float, float]], crop: int) -> None:
+    # Fractions below the 1e-6 support threshold are dropped by design; keep them >= 1e-3.
+    pos = np.round(np.array(xy), 3)
+    rng = np.random.default_rng(0)
+    patches = rng.random((len(pos), 12, 12))
+    s = reassemble(patches, pos, crop=crop)
+    s0 = 6 - crop // 2
+    tiles = patches[:, s0 : s0 + crop, s0 : s0 + crop]
+    assert math.isclose(s.weights.sum(), len(pos) * crop * crop, rel_tol=1e-9)
+    assert math.isclose((s.image * s.weights).sum(), tiles.sum(), rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_coords_offsets_layout_is_accepted() -> None:
+    pos = np.array([[5.0, 6.0], [9.0, 7.0]])
+    patches = np.ones((2, 8, 8, 1), dtype=np.complex64)
+    a = reassemble(patches, pos, crop=4)
+    b = reassemble(patches, pos[:, None, :, None], crop=4)
+    np.testing.assert_array_equal(a.image, b.image)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"patches": np.ones((2, 8, 8, 4))}, r"4 channels"),
+        ({"patches": np.ones((2, 8, 9))}, r"\(B, N, N\)"),
+        ({"patches": np.ones((2, 8, 8), dtype=bool)}, "numeric"),
+        ({"offsets": np.zeros((3, 2))}, r"\(2, 2\) to match 2 patches"),
+        ({"offsets": np.zeros((2, 3))}, r"\(B, 2\)"),
+        ({"offsets": np.array([[0.0, np.nan], [0, 0]])}, "finite"),
+        ({"crop": 9}, "crop must be <= patch size N=8"),
+        ({"crop": 0}, "positive integer"),
+        ({"crop": True}, "positive integer"),
+        ({"method": "cubic"}, "method must be one of"),
+        ({"shape": (10, 10)}, "both shape and origin"),
+        ({"offsets": None}, "offsets .* required"),
+    ],
+)
+def test_errors_name_expected_and_found(kwargs: dict, match: str) -> None:
+    args = {"patches": np.ones((2, 8, 8)), "offsets": np.zeros((2, 2)), "crop": 4}
+    args.update(kwargs)
+    with pytest.raises(StitchError, match=match):
+        reassemble(**args)
+
+
+def test_stream_errors() -> None:
+    chunks = [(np.ones((1, 8, 8)), np.zeros((1, 2)))]
+    with pytest.raises(StitchError, match="needs shape"):
+        reassemble(iter(chunks), crop=4)
+    with pytest.raises(StitchError, match=r"\(patches, offsets\) pair"):
+        reassemble(iter([np.ones((1, 8, 8))]), crop=4, shape=(5, 5), origin=(0, 0))
+    with pytest.raises(StitchError, match="at least one"):
+        canvas_geometry(np.zeros((0, 2)))
+    with pytest.raises(StitchError, match="shape must be"):
+        Canvas((0, 5))
+    with pytest.raises(StitchError, match="origin must be finite"):
+        Canvas((5, 5), (np.inf, 0.0))
+    with pytest.raises(StitchError, match="chunk_size"):
+        Canvas((5, 5), chunk_size=0)
+    with pytest.raises(StitchError, match="dtype"):
+        Canvas((5, 5), dtype=np.int32)
+    assert isinstance(StitchError("x"), ValueError)
+
+
+def test_canvas_for_offsets_matches_reassemble() -> None:
+    rng = np.random.default_rng(6)
+    pos = rng.uniform(0, 20, size=(9, 2))
+    patches = rng.random((9, 8, 8))
+    canvas = Canvas.for_offsets(pos, crop=4)
+    canvas.add(patches, pos)
+    np.testing.assert_array_equal(canvas.result().image, reassemble(patches, pos, crop=4).image)
