@@ -94,3 +94,18 @@ class ParityRun:
 @pytest.fixture(scope="session")
 def parity(tmp_path_factory, request) -> ParityRun:
     return ParityRun(tmp_path_factory.mktemp("parity"), request.config.getoption("--regen-golden"))
+
+
+def _write_model_inputs(parity: ParityRun) -> None:
+    import inputs as parity_inputs
+
+    arrays, settings = parity_inputs.make_model_inputs(parity.indir)
+    np.savez(parity.indir / "model.npz", **arrays)
+    (parity.indir / "model.json").write_text(json.dumps(settings))
+    parity.model_in, parity.model_settings = arrays, settings
+
+
+@pytest.fixture(scope="session")
+def phase_a(parity) -> pathlib.Path:
+    """Operators and model forward passes, both backends in one subprocess each."""
+    return parity.phase("A", "ops,model", writer=lambda _: _write_model_inputs(parity))

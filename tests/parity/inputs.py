@@ -124,3 +124,86 @@ def directional(inp: dict[str, np.ndarray], ga: np.ndarray, gp: np.ndarray) -> n
             for k in range(inp["dir_amp"].shape[0])
         ]
     )
+
+
+# --------------------------------------------------------------------------- model task
+MODEL_B = 2
+MODEL_NPHOTONS = 1e6
+
+
+def model_configs() -> list[dict]:
+    """A covering set of the combinations the issue names (every value of every option,
+    every (gridsize, object_big, probe_big) triple at N=64, each mode at both N)."""
+    combos = [
+        (64, g, ob, pb, "pinn") for g in (1, 2) for ob in (True, False) for pb in (True, False)
+    ] + [
+        (64, 2, True, True, "supervised"),
+        (64, 1, False, False, "supervised"),
+        (128, 2, True, True, "pinn"),
+        (128, 1, False, True, "supervised"),
+    ]
+    return [
+        {"N": N, "gridsize": gs, "object_big": ob, "probe_big": pb, "model_type": mt,
+         "n_filters_scale": 1, "id": f"N{N}_g{gs}_ob{int(ob)}_pb{int(pb)}_{mt}"}
+        for N, gs, ob, pb, mt in combos
+    ]  # fmt: skip
+
+
+def grouped_data(N: int, gridsize: int, n_images: int = 16, seed: int = 1):
+    """A small simulated, grouped dataset (grid scan with sub-pixel jitter: close neighbours)."""
+    from ptychopinn.data.grouping import group
+    from ptychopinn.data.simulation import simulate
+
+    scan = simulate("lines", n_images=n_images, N=N, nphotons=MODEL_NPHOTONS, seed=seed,
+                    scan="grid", jitter=0.3)  # fmt: skip
+    return group(scan, gridsize=gridsize, seed=0, nphotons=MODEL_NPHOTONS)
+
+
+def portable_weights(cfg: dict, s0: float, probe: np.ndarray, seed: int = 7) -> dict[str, np.ndarray]:
+    """Deterministic canonical weights (Glorot-uniform range, sine-hashed, RNG-version proof).
+
+    Biases are small non-zero values and ``log_scale = log(s0) + 0.1`` so that the input
+    scaling ``X·s0/s`` and the output scaling ``s·|F|`` are exercised, not cancelled.
+    """
+    from ptychopinn.config import ModelConfig, layer_plan
+
+    plan = layer_plan(ModelConfig(**{k: v for k, v in cfg.items() if k != "id"}))
+    weights: dict[str, np.ndarray] = {}
+    for i, (name, shape) in enumerate(plan.parameter_shapes().items()):
+        if name == "log_scale":
+            weights[name] = np.float32(np.log(s0) + 0.1).reshape(())
+        elif name == "probe":
+            weights[name] = probe.astype(np.complex64)
+        else:
+            n = int(np.prod(shape))
+            u = np.sin(np.arange(n, dtype=np.float64) * 12.9898 + (i + seed) * 78.233) * 43758.5453
+            u = 2 * (u - np.floor(u)) - 1  # uniform-ish in [-1, 1)
+            if name.endswith(".weight"):
+                fan_in, fan_out = shape[1] * 9, shape[0] * 9
+                weights[name] = (u * np.sqrt(6 / (fan_in + fan_out))).reshape(shape).astype(np.float32)
+            else:
+                weights[name] = (0.01 * u).reshape(shape).astype(np.float32)
+    return weights
+
+
+def make_model_inputs(indir, configs=None) -> tuple[dict[str, np.ndarray], dict]:
+    """Write ``model.npz`` (data per N/gridsize + weights per config) and return it."""
+    configs = configs if configs is not None else model_configs()
+    arrays: dict[str, np.ndarray] = {}
+    scales = {}
+    for N in sorted({c["N"] for c in configs}):
+        for gs in sorted({c["gridsize"] for c in configs if c["N"] == N}):
+            g = grouped_data(N, gs).subset(np.arange(MODEL_B))
+            key = f"{N}_{gs}"
+            arrays[f"{key}/X"] = g.X
+            arrays[f"{key}/rel"] = g.coords_relative
+            arrays[f"{key}/Y"] = g.Y
+            arrays[f"{key}/probe"] = g.probe
+            scales[key] = float(g.intensity_scale)
+    for cfg in configs:
+        key = f"{cfg['N']}_{cfg['gridsize']}"
+        w = portable_weights(cfg, scales[key], arrays[f"{key}/probe"])
+        for name, value in w.items():
+            arrays[f"w/{cfg['id']}/{name}"] = value
+    settings = {"configs": configs, "s0": scales}
+    return arrays, settings

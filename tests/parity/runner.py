@@ -173,6 +173,41 @@ class TFOps(Ops):
         ga, gp = tape.gradient(loss, [a, ph])
         return float(loss.numpy()), ga.numpy(), gp.numpy()
 
+    # ------------------------------------------------------------------ model
+    def build(self, cfg: dict, s0: float, probe):
+        from ptychopinn.tf.model import build_model
+
+        return build_model(_model_config(cfg), probe, s0)
+
+    def import_weights(self, model, weights):
+        from ptychopinn.tf.weights import import_weights
+
+        import_weights(model, weights)
+
+    def export_weights(self, model):
+        from ptychopinn.tf.weights import export_weights
+
+        return export_weights(model)
+
+    def model_forward(self, model, cfg: dict, X, rel, Y) -> dict:
+        """Training path (object patches, predicted amplitude, the backend's own loss) + inference."""
+        from ptychopinn.config import TrainingConfig
+        from ptychopinn.tf.training import _Trainer
+
+        tf = self.tf
+        batch = {"input": tf.constant(X), "input_positions": tf.constant(rel), "Y": tf.constant(Y)}
+        _, pred_amp, _, obj, _, _ = model.training_model([batch["input"], batch["input_positions"]])
+        trainer = _Trainer(model, TrainingConfig(model=_model_config(cfg)))
+        # The backend's own loss (a private method: TF exposes no public loss function).
+        # Looked up on the class: an early version named it ``_losses``, which Keras'
+        # ``Layer._losses`` list shadowed on instances.
+        parts = getattr(type(trainer), "_loss_parts", None) or type(trainer).__dict__["_losses"]
+        loss = parts(trainer, batch, training=False)["loss"]
+        infer = model.diffraction_to_obj([batch["input"], batch["input_positions"]])
+        return {"obj": obj.numpy(), "pred_amp": pred_amp.numpy(), "loss": np.float64(loss.numpy()),
+                "infer": infer.numpy()}  # fmt: skip
+
+
 
 class TorchOps(Ops):
     """torch physics is channels-first ((B, C, N, N), positions (B, 2, C)); adapt here."""
@@ -248,8 +283,76 @@ class TorchOps(Ops):
         loss.backward()
         return float(loss.detach()), a.grad.numpy(), ph.grad.numpy()
 
+    # ------------------------------------------------------------------ model
+    def build(self, cfg: dict, s0: float, probe):
+        from ptychopinn.torch.model import PtychoPINN
+
+        return PtychoPINN(_model_config(cfg), probe, s0)
+
+    def import_weights(self, model, weights):
+        from ptychopinn.torch.workflow import import_weights
+
+        import_weights(model, weights)
+
+    def export_weights(self, model):
+        from ptychopinn.torch.workflow import export_weights
+
+        return export_weights(model)
+
+    def model_forward(self, model, cfg: dict, X, rel, Y) -> dict:
+        """Training path (object patches, predicted amplitude, the backend's own loss) + inference."""
+        from ptychopinn.config import TrainingConfig
+        from ptychopinn.torch.training import compute_loss
+
+        batch = {"x": self._cf(self._t(X)), "relative": self._rel(rel), "y": self._cf(self._t(Y))}
+        with self.torch.no_grad():
+            out = model(batch["x"], batch["relative"])
+            loss = compute_loss(model, out, batch, TrainingConfig(model=_model_config(cfg)))["loss"]
+            infer = model.diffraction_to_obj(batch["x"], batch["relative"])
+        return {"obj": self._cl(out.obj).numpy(), "pred_amp": self._cl(out.pred_amp).numpy(),
+                "loss": np.float64(loss.item()), "infer": self._cl(infer).numpy()}  # fmt: skip
+
+
 
 # --------------------------------------------------------------------------- tasks
+def _model_config(cfg: dict):
+    from ptychopinn.config import ModelConfig
+
+    return ModelConfig(**{k: v for k, v in cfg.items() if k != "id"})
+
+
+def _weights(inp: dict, cid: str) -> dict[str, np.ndarray]:
+    prefix = f"w/{cid}/"
+    return {k[len(prefix) :]: v for k, v in inp.items() if k.startswith(prefix)}
+
+
+def task_model(ops: Ops, inp: dict, settings: dict, args=None) -> dict:
+    """Every model config: build, import the shared portable weights, one forward pass.
+
+    Also checks the import is faithful: export right after import must give the same arrays.
+    """
+    out: dict[str, np.ndarray] = {}
+    errors = {}
+    for cfg in settings["configs"]:
+        cid, key = cfg["id"], f"{cfg['N']}_{cfg['gridsize']}"
+        try:
+            weights = _weights(inp, cid)
+            model = ops.build(cfg, settings["s0"][key], inp[f"{key}/probe"])
+            ops.import_weights(model, weights)
+            back = ops.export_weights(model)
+            out[f"{cid}/roundtrip"] = np.float64(
+                max(float(np.max(np.abs(np.asarray(back[k]) - weights[k]))) for k in weights)
+            )
+            res = ops.model_forward(model, cfg, inp[f"{key}/X"], inp[f"{key}/rel"], inp[f"{key}/Y"])
+            for name, value in res.items():
+                out[f"{cid}/{name}"] = np.asarray(value)
+        except Exception:
+            errors[cid] = traceback.format_exc()
+            print(errors[cid], file=sys.stderr)
+    out["errors"] = np.asarray(json.dumps(errors))
+    return out
+
+
 def task_ops(ops: Ops, inp: dict, settings: dict, args=None) -> dict:
     """Every operator on the shared inputs, plus gradients (backends only)."""
     out: dict[str, np.ndarray] = {}
@@ -281,7 +384,7 @@ def task_ops(ops: Ops, inp: dict, settings: dict, args=None) -> dict:
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-TASKS = {"ops": task_ops}
+TASKS = {"ops": task_ops, "model": task_model}
 BACKENDS = {"numpy": NumpyOps, "tensorflow": TFOps, "pytorch": TorchOps}
 
 

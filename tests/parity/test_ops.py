@@ -17,8 +17,8 @@ FORWARD = [
 
 
 @pytest.fixture(scope="module")
-def ops_out(parity):
-    outdir = parity.phase("A", "ops")
+def ops_out(phase_a):
+    outdir = phase_a
     return {b: load_out(outdir, "ops", b) for b in BACKENDS}
 
 
