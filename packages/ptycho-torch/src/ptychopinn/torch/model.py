@@ -16,7 +16,7 @@ import numpy as np
 
 import torch
 import torch.nn.functional as F
-from ptychopinn.config import ModelConfig, layer_plan
+from ptychopinn.config import ModelConfig, TrainingConfig, layer_plan
 from ptychopinn.config.layers import CONV2D, MAXPOOL2D, UPSAMPLE2D, LayerPlan, LayerSpec
 from torch import nn
 
@@ -30,7 +30,7 @@ def activation(name: str | None, x: torch.Tensor) -> torch.Tensor:
     if name is None:
         return x
     if name == "relu":
-        return F.relu(x)
+        return F.relu(x, inplace=True)
     if name == "sigmoid":
         return torch.sigmoid(x)
     if name == "swish":
@@ -109,6 +109,8 @@ class PtychoPINN(nn.Module):
     ) -> None:
         super().__init__()
         self.config = model
+        #: The full training configuration, when known (written into bundles).
+        self.training_config: TrainingConfig | None = None
         self.plan: LayerPlan = layer_plan(model)
         self.N = model.N
         self.C = model.gridsize**2
