@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import map_coordinates
 
-from ptychopinn.stitch import Canvas, StitchError, Stitched, canvas_geometry, reassemble
+from ptychopinn.stitch import Canvas, Stitched, StitchError, canvas_geometry, reassemble
 
 
 def extract(obj: np.ndarray, positions: np.ndarray, n: int) -> np.ndarray:
@@ -223,9 +223,7 @@ def test_fourier_is_more_accurate_on_a_smooth_object() -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(
-    xy=st.lists(
-        st.tuples(st.floats(-40, 40), st.floats(-40, 40)), min_size=1, max_size=12
-    ),
+    xy=st.lists(st.tuples(st.floats(-40, 40), st.floats(-40, 40)), min_size=1, max_size=12),
     crop=st.integers(1, 12),
 )
 def test_mass_is_conserved(xy: list[tuple[float, float]], crop: int) -> None:

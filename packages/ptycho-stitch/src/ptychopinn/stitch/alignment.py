@@ -27,9 +27,11 @@ def overlay(
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Crop a stitched image and the truth (H, W) to the scanned region they share.
 
-    Returns (recon, truth_crop, (col0, row0)): both (h, w), the bounding box of covered
-    pixels inside the truth, and its top-left pixel in the truth. The stitched origin
-    must be a whole pixel (``reassemble`` always gives one).
+    The region is the bounding box of covered pixels inside the truth, shrunk edge by
+    edge (the edge with most uncovered pixels first) until every pixel is covered, so a
+    ragged scan border does not count as reconstruction error. Returns (recon,
+    truth_crop, (col0, row0)): both (h, w), and the region's top-left pixel in the
+    truth. The stitched origin must be a whole pixel (``reassemble`` always gives one).
     """
     gt = as_image(truth, "truth")
     x0, y0 = stitched.origin
@@ -49,8 +51,44 @@ def overlay(
             f"the scanned region (rows {y0 + rows[0]}..{y0 + rows[-1]}, cols "
             f"{x0 + cols[0]}..{x0 + cols[-1]}) lies outside the truth of shape {gt.shape}"
         )
+    r0, r1, c0, c1 = _fully_covered(stitched.covered, r0, r1, c0, c1)
+    if r1 <= r0 or c1 <= c0:
+        raise StitchError("no fully covered rectangle in the scanned region: nothing to evaluate")
     recon = stitched.image[r0:r1, c0:c1]
     return recon, gt[y0 + r0 : y0 + r1, x0 + c0 : x0 + c1], (x0 + c0, y0 + r0)
+
+
+def _fully_covered(cov: np.ndarray, r0: int, r1: int, c0: int, c1: int) -> tuple[int, ...]:
+    """Shrink [r0:r1, c0:c1] until cov is all True inside (greedy; may end empty)."""
+    while r1 > r0 and c1 > c0:
+        holes = np.nonzero(~cov[r0:r1, c0:c1])
+        if holes[0].size == 0:
+            break
+        edges = [
+            int((~cov[r0, c0:c1]).sum()),
+            int((~cov[r1 - 1, c0:c1]).sum()),
+            int((~cov[r0:r1, c0]).sum()),
+            int((~cov[r0:r1, c1 - 1]).sum()),
+        ]
+        if max(edges) > 0:
+            side = int(np.argmax(edges))
+            cut = 1
+        else:
+            # Only interior holes: cut the strip reaching the nearest one.
+            hr, hc = holes
+            depths = [int(hr.min()), int(r1 - r0 - 1 - hr.max()), int(hc.min())]
+            depths.append(int(c1 - c0 - 1 - hc.max()))
+            side = int(np.argmin(depths))
+            cut = depths[side] + 1
+        if side == 0:
+            r0 += cut
+        elif side == 1:
+            r1 -= cut
+        elif side == 2:
+            c0 += cut
+        else:
+            c1 -= cut
+    return r0, r1, c0, c1
 
 
 def remove_phase_plane(phase: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

@@ -1,0 +1,133 @@
+"""Metrics against hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from skimage.metrics import structural_similarity
+
+from ptychopinn.stitch import StitchError, frc, mae, ms_ssim, mse, psnr, psnr_legacy, ssim
+from ptychopinn.stitch.metrics import MS_SSIM_WEIGHTS, frc_crossing, ssim_components
+
+
+@pytest.fixture
+def image() -> np.ndarray:
+    return np.random.default_rng(0).random((64, 64))
+
+
+def test_identical_images_are_perfect(image: np.ndarray) -> None:
+    assert mae(image, image) == 0 and mse(image, image) == 0
+    assert psnr(image, image) == math.inf
+    assert ssim(image, image) == pytest.approx(1.0)
+    assert ms_ssim(image, image) == pytest.approx(1.0)
+    result = frc(image, image)
+    np.testing.assert_allclose(result.curve, 1.0)
+    assert result.frc50 == result.nyquist == 32 and result.frc50_nyquist == 1.0
+    assert result.frc17_nyquist == 1.0
+    # upstream (cv2.PSNR) adds DBL_EPSILON to the rmse instead of returning inf
+    assert psnr_legacy(image, image) == pytest.approx(20 * math.log10(255 / np.finfo(float).eps))
+
+
+def test_hand_computed_errors_and_psnr() -> None:
+    target = np.zeros((8, 8))
+    target[0, 0] = 2.0  # data range 2
+    pred = target + 0.1  # error 0.1 everywhere
+    assert mae(target, pred) == pytest.approx(0.1)
+    assert mse(target, pred) == pytest.approx(0.01)
+    assert psnr(target, pred) == pytest.approx(10 * math.log10(4 / 0.01))
+    assert psnr(target, pred, peak=1.0) == pytest.approx(20.0)
+    assert psnr_legacy(target, pred) == pytest.approx(20 * math.log10(255 / 0.1))
+    with pytest.raises(StitchError, match="peak"):
+        psnr(np.zeros((8, 8)), np.ones((8, 8)))
+
+
+def test_ssim_components_match_scikit_image(image: np.ndarray) -> None:
+    other = image + 0.1 * np.random.default_rng(1).standard_normal(image.shape)
+    full, cs = ssim_components(image, other, 1.0)
+    assert full == pytest.approx(structural_similarity(image, other, data_range=1.0), abs=1e-10)
+    assert ssim(image, other) == pytest.approx(
+        structural_similarity(image, other, data_range=float(np.ptp(image)), win_size=7)
+    )
+    assert 0 < full < cs < 1
+
+
+def test_ms_ssim_composition(image: np.ndarray) -> None:
+    other = image + 0.1 * np.random.default_rng(1).standard_normal(image.shape)
+    assert ms_ssim(image, other, 1.0, levels=1) == pytest.approx(ssim(image, other, 1.0))
+    # two levels: cs(full)^w0' * ssim(half)^w1' with renormalised weights
+    w = np.array(MS_SSIM_WEIGHTS[:2]) / sum(MS_SSIM_WEIGHTS[:2])
+    _, cs0 = ssim_components(image, other, 1.0)
+
+    def half(a: np.ndarray) -> np.ndarray:
+        return a.reshape(32, 2, 32, 2).mean(axis=(1, 3))
+
+    s1, _ = ssim_components(half(image), half(other), 1.0)
+    assert ms_ssim(image, other, 1.0, levels=2) == pytest.approx(cs0 ** w[0] * s1 ** w[1])
+    # a 64 px image supports 4 scales (64, 32, 16, 8 >= 7); more are not used
+    assert ms_ssim(image, other, 1.0, levels=5) == pytest.approx(
+        ms_ssim(image, other, 1.0, levels=4)
+    )
+    from scipy.ndimage import gaussian_filter
+
+    smoothed = ms_ssim(gaussian_filter(image, 1.0), gaussian_filter(other, 1.0))
+    assert ms_ssim(image, other, sigma=1.0) == pytest.approx(smoothed)
+    assert ms_ssim(image, -image) == 0.0
+    with pytest.raises(StitchError, match="levels"):
+        ms_ssim(image, other, levels=6)
+
+
+def test_frc_of_independent_noise_is_low_and_scale_invariant(image: np.ndarray) -> None:
+    noise = np.random.default_rng(2).random((64, 64))
+    r = frc(image - image.mean(), noise - noise.mean())
+    assert np.abs(r.curve[1:]).mean() < 0.2
+    assert r.frc50 < 2
+    assert np.allclose(frc(image, 3 * image).curve, 1.0)
+    rect = frc(np.pad(image, ((0, 0), (5, 5))), np.pad(image, ((0, 0), (5, 5))))
+    assert len(rect.curve) == 33  # centre-cropped to 64 x 64
+    smooth = frc(image, image + 0.5 * noise, smooth_sigma=1.0)
+    assert smooth.curve.shape == (33,)
+
+
+def test_frc_constant_images() -> None:
+    c = np.ones((16, 16))
+    np.testing.assert_allclose(frc(c, c).curve, 1.0)
+    assert frc(c, np.zeros((16, 16))).curve[0] == 0.0
+
+
+def test_frc_crossing_interpolates_in_ring_units() -> None:
+    curve = np.array([1.0, 0.9, 0.7, 0.3, 0.1, 0.05])
+    assert frc_crossing(curve, 0.5) == pytest.approx(2.5)
+    assert frc_crossing(curve, 1 / 7) == pytest.approx(3 + (0.3 - 1 / 7) / 0.2)
+    assert frc_crossing(curve, 0.01) == 5.0
+
+
+def test_low_resolution_copy_crosses_early(image: np.ndarray) -> None:
+    from scipy.ndimage import gaussian_filter
+
+    blurred = gaussian_filter(image, 3)
+    r = frc(image, blurred)
+    assert 1 < r.frc50 < 32 and 0 < r.frc50_nyquist < 1
+    assert r.frc17 >= r.frc50
+
+
+@pytest.mark.parametrize("fn", [mae, mse, psnr, psnr_legacy, ssim, ms_ssim])
+def test_shape_and_dtype_errors(fn) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(StitchError, match=r"found target \(8, 8\) and pred \(8, 9\)"):
+        fn(np.ones((8, 8)), np.ones((8, 9)))
+    with pytest.raises(StitchError, match="complex"):
+        fn(np.ones((8, 8)), np.ones((8, 8)) * 1j)
+
+
+def test_small_image_errors() -> None:
+    with pytest.raises(StitchError, match="7x7"):
+        ssim(np.ones((5, 5)), np.ones((5, 5)))
+    with pytest.raises(StitchError, match="7x7"):
+        ms_ssim(np.ones((5, 5)), np.ones((5, 5)))
+    with pytest.raises(StitchError, match="2x2"):
+        frc(np.ones((1, 1)), np.ones((1, 1)))
+    with pytest.raises(StitchError, match="one shape"):
+        frc(np.ones((4, 4)), np.ones((4, 5)))
+    assert ssim(np.ones((8, 8)), np.ones((8, 8))) == pytest.approx(1.0)
+    assert ssim(np.ones((8, 8)), np.zeros((8, 8))) < 1
