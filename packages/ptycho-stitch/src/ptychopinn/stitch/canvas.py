@@ -290,8 +290,12 @@ class Canvas:
         order = np.argsort(base, kind="stable")
         b = base[order]
         lo = int(b[0])
-        idx = ((b - lo)[:, None] + loc[None, :]).ravel()
-        np.add.at(self._values[lo:], idx, values[order].ravel())
+        nb, nl = values.shape
+        idx = self._buffer("idx", (nb, nl), np.dtype(np.intp))
+        np.add((b - lo)[:, None], loc[None, :], out=idx)
+        v = self._buffer("sorted", (nb, nl), values.dtype)
+        np.take(values, order, axis=0, out=v)
+        np.add.at(self._values[lo:], idx.ravel(), v.ravel())
 
     def result(self) -> Stitched:
         """Divide the summed shifted patches by the summed shifted support; 0 where uncovered."""
@@ -310,14 +314,28 @@ class Canvas:
 
     def _support(self) -> np.ndarray:
         """(inner H, inner W) summed shifted ones: the point masses box-filtered over crop."""
-        d = self._density.reshape(self._inner)
-        out = np.cumsum(d, axis=0)
-        out[self.crop :] -= out[: -self.crop].copy()
-        out = np.cumsum(out, axis=1)
-        out[:, self.crop :] -= out[:, : -self.crop].copy()
+        out = np.cumsum(self._density.reshape(self._inner), axis=0)
+        _difference_in_place(out, self.crop, axis=0)
+        np.cumsum(out, axis=1, out=out)
+        _difference_in_place(out, self.crop, axis=1)
         # The running sums leave ~1e-13 where nothing landed; such pixels are uncovered.
         out[np.abs(out) < 1e-9] = 0.0
         return out
+
+
+def _difference_in_place(a: np.ndarray, lag: int, axis: int) -> None:
+    """a[i] -= a[i - lag] along axis for i >= lag, without a full-size temporary."""
+    n = a.shape[axis]
+    end = n
+    # Backwards in blocks of `lag`: each block's sources lie before it, still unmodified.
+    while end > lag:
+        start = max(end - lag, lag)
+        dst = [slice(None)] * a.ndim
+        src = [slice(None)] * a.ndim
+        dst[axis] = slice(start, end)
+        src[axis] = slice(start - lag, end - lag)
+        a[tuple(dst)] -= a[tuple(src)]
+        end = start
 
 
 def _fourier_shift_crop(
