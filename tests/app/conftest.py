@@ -77,3 +77,43 @@ BACKENDS = [
 def backend(request) -> str:
     """Each installed backend in turn (each CLI call is its own process)."""
     return request.param
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> dict[str, Path]:
+    """A tiny simulated dataset (64x64 patterns), written once through the CLI's own code."""
+    from ptychopinn.app.pipeline import simulate_files
+
+    out = tmp_path_factory.mktemp("tiny")
+    return simulate_files(out, n_images=48, N=64, object_size=160, seed=3, test_fraction=0.5)
+
+
+@pytest.fixture(scope="session")
+def hidden_frameworks(tmp_path_factory) -> dict[str, str]:
+    """PYTHONPATH entries that make tensorflow/keras/torch/lightning fail to import."""
+    root = tmp_path_factory.mktemp("hidden")
+    for name in ("tensorflow", "keras", "torch", "lightning"):
+        pkg = root / name
+        pkg.mkdir()
+        (pkg / "__init__.py").write_text(f'raise ImportError("{name} is hidden by the test")\n')
+    return {"PYTHONPATH": str(root)}
+
+
+@pytest.fixture
+def inproc(tmp_path, monkeypatch, capsys):
+    """Run ``ptychopinn.app.cli.main(ARGS)`` in this process (for error paths that never
+    reach a backend: much faster than a subprocess)."""
+    from ptychopinn.app.cli import main
+
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: object) -> CliResult:
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return CliResult(code, out.out, out.err)
+
+    return run

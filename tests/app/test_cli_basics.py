@@ -34,8 +34,8 @@ def test_no_command_prints_help_and_exits_2(cli):
         (["simulate", "-N", "64", "--object", "cats"], "invalid choice"),
     ],
 )
-def test_usage_errors_are_one_line_exit_2(cli, args, expected):
-    result = cli(*args)
+def test_usage_errors_are_one_line_exit_2(inproc, args, expected):
+    result = inproc(*args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -73,9 +73,9 @@ def test_config_show_file_and_overrides_precedence(cli, tmp_path):
         ("N: 64\n", "flat.yaml", "model"),
     ],
 )
-def test_config_show_bad_files_exit_2(cli, tmp_path, content, name, expected):
+def test_config_show_bad_files_exit_2(inproc, tmp_path, content, name, expected):
     (tmp_path / name).write_text(content)
-    result = cli("config", "show", name)
+    result = inproc("config", "show", name)
     assert result.returncode == 2
     assert len(result.error_lines) == 1, result.stderr
     assert expected in result.error_lines[0]

@@ -70,6 +70,7 @@ __all__ = [
     "pixels_to_positions",
     "positions_to_pixels",
     "scan_from_input",
+    "stitch_onto_object",
 ]
 
 logger = logging.getLogger(__name__)
@@ -304,6 +305,26 @@ def scan_from_input(parameters: ReconstructInput, log: logging.Logger = logger) 
     )
 
 
+def stitch_onto_object(
+    patches: np.ndarray, offsets: np.ndarray, object_in: Object, crop: int = 20
+) -> Object:
+    """Stitch patches (B, N, N[, 1]) centred on offsets (B, 2) [x, y] (object pixels) onto
+    ``object_in``'s grid: the result has its shape, pixel size and centre (one layer);
+    pixels no patch covers keep ``object_in``'s layer-0 values."""
+    from ptychopinn.stitch import reassemble
+
+    background = np.asarray(object_in.get_layer(0))
+    # The canvas is the object's own pixel grid: its pixel (0, 0) is object pixel (0, 0).
+    stitched = reassemble(patches, offsets, crop=crop, shape=background.shape, origin=(0.0, 0.0))
+    array = np.where(stitched.covered, stitched.image, background).astype(np.complex64)
+    return Object(
+        array=array[np.newaxis],
+        pixel_geometry=object_in.get_pixel_geometry().copy(),
+        center=object_in.get_center().copy(),
+        layer_spacing_m=[],
+    )
+
+
 # -- child-process jobs (pure functions of picklable arguments) -----------------------
 
 
@@ -436,24 +457,11 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
                 grouped,
                 self._settings.inference_batch_size.get_value(),
             )
-            from ptychopinn.stitch import reassemble
-
-            obj_in = parameters.product.object_
-            background = np.asarray(obj_in.get_layer(0))
-            # Stitch straight onto the input object's pixel grid (origin = object pixel 0, 0).
-            stitched = reassemble(
+            object_out = stitch_onto_object(
                 np.asarray(patches),
                 grouped.coords_offsets[:, 0, :, 0],
+                parameters.product.object_,
                 crop=self._settings.stitch_crop.get_value(),
-                shape=background.shape,
-                origin=(0.0, 0.0),
-            )
-            array = np.where(stitched.covered, stitched.image, background).astype(np.complex64)
-            object_out = Object(
-                array=array[np.newaxis],
-                pixel_geometry=obj_in.get_pixel_geometry().copy(),
-                center=obj_in.get_center().copy(),
-                layer_spacing_m=[],
             )
             product = Product(
                 metadata=parameters.product.metadata,

@@ -75,7 +75,7 @@ def save_image_figure(path: Path, image: np.ndarray, title: str = "reconstructio
     axes = fig.subplots(1, 2)
     amp, phase = np.abs(image), np.angle(image)
     _panel(fig, axes[0], amp, f"{title}: amplitude", "gray", *_limits(amp))
-    _panel(fig, axes[1], phase, f"{title}: phase", "twilight", *_limits(phase))
+    _panel(fig, axes[1], phase, f"{title}: phase", "viridis", *_limits(phase))
     return _save(fig, path)
 
 
@@ -98,7 +98,7 @@ def save_reconstruction_figure(
     axes = fig.subplots(2, 3)
     rows = (
         ("amplitude", np.abs(recon), np.abs(truth), "gray"),
-        ("phase", np.angle(recon), np.angle(truth), "twilight"),
+        ("phase", np.angle(recon), np.angle(truth), "viridis"),
     )
     for r, (label, rec, tru, cmap) in enumerate(rows):
         vmin, vmax = _limits(rec, tru)
@@ -132,7 +132,7 @@ def save_comparison_figure(
         sub = subtitles.get(key, "")
         title = f"{key}\n{sub}" if sub else key
         for r, (values, cmap, lim, label) in enumerate(
-            ((amps, "gray", amp_lim, "amplitude"), (phases, "twilight", phase_lim, "phase"))
+            ((amps, "gray", amp_lim, "amplitude"), (phases, "viridis", phase_lim, "phase"))
         ):
             ax = axes[r, c]
             ax.imshow(values[key], cmap=cmap, vmin=lim[0], vmax=lim[1], interpolation="nearest")

@@ -1,0 +1,94 @@
+"""``ptychopinn convert``: between upstream NPZ, legacy NPZ layouts and ptychodus products."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = ["FORMATS", "convert", "detect_format", "save_legacy_npz"]
+
+FORMATS = ("npz", "legacy-npz", "product")
+_PRODUCT_SUFFIXES = (".h5", ".hdf5")
+
+
+def detect_format(path: Path) -> str:
+    """'product' for HDF5 files and NPZ products, 'npz' for upstream/legacy scan NPZs."""
+    path = Path(path)
+    if path.suffix.lower() in _PRODUCT_SUFFIXES:
+        return "product"
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = {n.removesuffix(".npy") for n in archive.namelist()}
+        if "probe_position_x_m" in names:
+            return "product"
+    return "npz"
+
+
+def save_legacy_npz(scan, path: Path) -> Path:
+    """Write the legacy upstream layout: ``diff3d`` (M, N, N) amplitude plus the scan keys."""
+    arrays = {
+        "diff3d": scan.diffraction,
+        "probeGuess": scan.probe,
+        "xcoords": scan.xcoords,
+        "ycoords": scan.ycoords,
+        "xcoords_start": scan.xcoords_start,
+        "ycoords_start": scan.ycoords_start,
+        "scan_index": scan.scan_index,
+    }
+    if scan.object is not None:
+        arrays["objectGuess"] = scan.object
+    meta = {k: v for k, v in scan.metadata.items() if k != "source"}
+    arrays["metadata"] = np.asarray(json.dumps(meta, default=str, sort_keys=True))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+    return path
+
+
+def convert(
+    source: Path,
+    target: Path,
+    to: str | None = None,
+    measurement: str = "amplitude",
+    pixel_size_m: float | None = None,
+) -> Path:
+    """Convert `source` to `target`; the format is `to`, else guessed from the target suffix.
+
+    NPZ inputs may use the legacy layouts (``diff3d``, (H, W, M), intensity with
+    ``measurement='intensity'``); they are written canonically. Products keep their
+    reconstruction when converted to another product container.
+    """
+    from ptychopinn.data import load, load_product, save_npz, save_product
+
+    source, target = Path(source), Path(target)
+    if not source.exists():
+        raise FileNotFoundError(2, "No such file", str(source))
+    if source.is_dir():
+        raise IsADirectoryError(21, "Is a directory, expected a file", str(source))
+    if to is None:
+        to = "product" if target.suffix.lower() in _PRODUCT_SUFFIXES else "npz"
+    if to not in FORMATS:
+        raise InputError(f"unknown output format {to!r}; choose {', '.join(FORMATS)}")
+    if to in ("npz", "legacy-npz") and target.suffix.lower() != ".npz":
+        raise InputError(f"{target}: an {to} output needs the .npz suffix")
+    if source.resolve() == target.resolve():
+        raise InputError(f"{target}: the output would overwrite the input")
+    geometry = {} if pixel_size_m is None else {"object_pixel_width_m": float(pixel_size_m)}
+    if to == "product" and detect_format(source) == "product":
+        product = load_product(source)
+        return save_product(product, target)
+    scan = load(source, measurement)
+    if to == "product":
+        return save_product(scan, target, **geometry)
+    if pixel_size_m is not None:
+        scan.metadata["object_pixel_width_m"] = float(pixel_size_m)
+    if to == "legacy-npz":
+        return save_legacy_npz(scan, target)
+    return save_npz(scan, target)

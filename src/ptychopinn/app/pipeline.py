@@ -1,0 +1,700 @@
+"""The jobs behind the subcommands: simulate, train, infer, evaluate.
+
+Each job reads its inputs, calls the library packages (``ptychopinn.data``,
+``ptychopinn.stitch``) and a backend obtained from ``ptychopinn.config.get_backend``,
+and writes its outputs plus a ``report.md`` into one directory. No deep-learning
+framework is imported here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import reports
+from .errors import InputError
+
+__all__ = [
+    "EvaluationResult",
+    "InferenceResult",
+    "TrainingRun",
+    "align_to_truth",
+    "evaluate_files",
+    "evaluate_images",
+    "group_for_model",
+    "infer",
+    "read_probe",
+    "read_scan",
+    "simulate_files",
+    "split_scan",
+    "train",
+]
+
+Log = Callable[[str], None]
+BUNDLE_NAME = "wts.h5.zip"
+PRODUCT_SUFFIXES = (".h5", ".hdf5")
+
+
+def _silent(_: str) -> None:
+    return None
+
+
+def _require_file(path: Path | None, what: str) -> Path:
+    if path is None:
+        raise InputError(f"no {what} given")
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory, expected a file", str(path))
+    return path
+
+
+def read_scan(path: Path, measurement: str | None = None) -> Any:
+    """Load a ScanData from an upstream NPZ or a ptychodus product with raw data."""
+    from ptychopinn.data import load
+
+    return load(_require_file(path, "data file"), measurement)
+
+
+def read_probe(path: Path) -> np.ndarray:
+    """Read a probe (N, N) complex from .npy, an NPZ (``probeGuess``/``probe``) or a product."""
+    path = _require_file(path, "probe file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            probe = np.load(path, allow_pickle=False)
+        elif suffix in PRODUCT_SUFFIXES:
+            from ptychopinn.data import load_product
+
+            probe = load_product(path).probe
+        else:
+            with np.load(path, allow_pickle=False) as npz:
+                key = next((k for k in ("probeGuess", "probe") if k in npz.files), None)
+                if key is None:
+                    raise InputError(
+                        f"{path}: no 'probeGuess' or 'probe' array, found {sorted(npz.files)}"
+                    )
+                probe = npz[key]
+    except InputError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputError(f"{path}: cannot read a probe: {exc}") from None
+    probe = np.asarray(probe)
+    while probe.ndim > 2 and probe.shape[0] == 1:
+        probe = probe[0]  # products may carry (1, H, W) or (1, 1, H, W) probe modes
+    if probe.ndim != 2 or probe.shape[0] != probe.shape[1]:
+        raise InputError(f"{path}: the probe must be square (N, N), found shape {probe.shape}")
+    return probe.astype(np.complex64)
+
+
+def split_scan(scan: Any, test_fraction: float) -> tuple[Any, Any]:
+    """Split a scan spatially: the top rows train, the bottom `test_fraction` of rows test.
+
+    A spatial split (not a random one) keeps the test region unseen during training.
+    """
+    if not 0 < test_fraction < 1:
+        raise InputError(f"test_fraction={test_fraction} must be between 0 and 1")
+    order = np.argsort(scan.ycoords, kind="stable")
+    n_test = round(test_fraction * scan.n_positions)
+    n_test = min(max(n_test, 1), scan.n_positions - 1)
+    if scan.n_positions < 2:
+        raise InputError("a scan of one position cannot be split into train and test")
+    train_idx = np.sort(order[: scan.n_positions - n_test])
+    test_idx = np.sort(order[scan.n_positions - n_test :])
+    return scan.subset(train_idx), scan.subset(test_idx)
+
+
+def simulate_files(
+    output_dir: Path,
+    object_type: str = "lines",
+    n_images: int = 512,
+    N: int = 64,
+    object_size: int | None = None,
+    nphotons: float = 1e9,
+    probe_path: Path | None = None,
+    scan: str = "random",
+    seed: int = 0,
+    test_fraction: float = 0.5,
+) -> dict[str, Path]:
+    """Simulate a dataset and write ``data.npz``, ``train.npz``, ``test.npz``, ``object.png``."""
+    from ptychopinn.config import ModelConfig
+    from ptychopinn.data import save_npz, simulate
+
+    ModelConfig(N=N)  # validates N with the project's message
+    probe = read_probe(probe_path) if probe_path is not None else None
+    if probe is not None and probe.shape != (N, N):
+        raise InputError(f"{probe_path}: probe shape {probe.shape} does not match N={N}")
+    data = simulate(
+        object=object_type,
+        n_images=n_images,
+        N=N,
+        object_size=object_size,
+        nphotons=nphotons,
+        seed=seed,
+        scan=scan,
+        probe=probe,
+    )
+    train_scan, test_scan = split_scan(data, test_fraction)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "data": save_npz(data, output_dir / "data.npz"),
+        "train": save_npz(train_scan, output_dir / "train.npz"),
+        "test": save_npz(test_scan, output_dir / "test.npz"),
+    }
+    paths["object"] = reports.save_image_figure(
+        output_dir / "object.png", data.object, f"simulated {object_type}"
+    )
+    return paths
+
+
+def group_for_model(scan: Any, model: Any, sampling: Any, nphotons: float | None) -> Any:
+    """Group a scan with a ModelConfig and the sampling fields of a Training/InferenceConfig."""
+    from ptychopinn.data import group
+
+    if scan.N != model.N:
+        raise InputError(
+            f"{scan.metadata.get('source', 'the data')}: patterns are {scan.N}x{scan.N} but the "
+            f"model expects N={model.N}; set model.N={scan.N} or use matching data"
+        )
+    return group(
+        scan,
+        gridsize=model.gridsize,
+        n_groups=sampling.n_groups,
+        neighbor_count=sampling.neighbor_count,
+        seed=sampling.seed,
+        n_subsample=sampling.n_subsample,
+        probe_scale=model.probe_scale,
+        nphotons=nphotons,
+    )
+
+
+def _match_model_to_data(configs: dict[str, Any], scan: Any, log: Log) -> dict[str, Any]:
+    """Take N from the data when the config leaves it at the default."""
+    from ptychopinn.config import ModelConfig
+
+    model = configs["model"]
+    if model.N == scan.N:
+        return configs
+    if model.N != ModelConfig().N:
+        return configs  # an explicit mismatch: group_for_model reports it
+    log(f"using N={scan.N} from the data (config default was N={model.N})")
+    model = model.replace(N=scan.N)
+    out = dict(configs, model=model)
+    for name in ("training", "inference"):
+        out[name] = configs[name].replace(model=model)
+    return out
+
+
+def _nphotons(training: Any, scan: Any) -> float:
+    """The photon count for the intensity scale: the data's own, unless the config says otherwise."""
+    from ptychopinn.config import TrainingConfig
+
+    default = TrainingConfig().nphotons
+    recorded = scan.metadata.get("nphotons")
+    if training.nphotons == default and recorded is not None:
+        return float(recorded)
+    return float(training.nphotons)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _history_of(result: Any) -> dict[str, list[float]]:
+    history = getattr(result, "history", None)
+    if history is None and isinstance(result, Mapping):
+        history = result.get("history")
+    if not isinstance(history, Mapping):
+        return {}
+    out: dict[str, list[float]] = {}
+    for key, values in history.items():
+        try:
+            out[str(key)] = [float(v) for v in values]
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def _model_of(result: Any) -> Any:
+    return result.model if hasattr(result, "model") else result["model"]
+
+
+@dataclass
+class TrainingRun:
+    """What ``train`` wrote and measured."""
+
+    output_dir: Path
+    bundle_path: Path
+    report_path: Path
+    history: dict[str, list[float]]
+    seconds: float
+    backend: str
+    model: Any = field(repr=False, default=None)
+    configs: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+def train(
+    configs: dict[str, Any],
+    train_path: Path | None = None,
+    test_path: Path | None = None,
+    log: Log = _silent,
+) -> TrainingRun:
+    """Train on an NPZ/product file with the configs of ``load_config``; write bundle and report."""
+    from ptychopinn.config import get_backend, save_config
+
+    training = configs["training"]
+    train_path = _require_file(
+        train_path or training.train_data_file, "training data (--train-data)"
+    )
+    test_path = test_path or training.test_data_file
+    if test_path is not None:
+        test_path = _require_file(test_path, "test data (--test-data)")
+    scan = read_scan(train_path)
+    test_scan = read_scan(test_path) if test_path is not None else None
+    backend = get_backend(training.backend)
+    configs = _match_model_to_data(configs, scan, log)
+    training = configs["training"].replace(train_data_file=train_path, test_data_file=test_path)
+    configs["training"] = training
+    model_config = configs["model"]
+    nphotons = _nphotons(training, scan)
+    train_data = group_for_model(scan, model_config, training, nphotons)
+    test_data = None
+    if test_path is not None:
+        test_data = group_for_model(test_scan, model_config, training, nphotons)
+    output_dir = Path(training.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    log(
+        f"training on {len(train_data)} groups ({train_path}) with {training.backend}, "
+        f"{training.nepochs} epochs, N={model_config.N}, gridsize={model_config.gridsize}"
+    )
+    started = time.perf_counter()
+    result = backend.train(train_data, test_data, training, configs["execution"])
+    seconds = time.perf_counter() - started
+    model = _model_of(result)
+    history = _history_of(result)
+    bundle_path = output_dir / BUNDLE_NAME
+    backend.save_bundle(model, bundle_path)
+    save_config(configs, output_dir / "config.yaml")
+    (output_dir / "history.json").write_text(json.dumps(history, indent=2))
+    figures = {}
+    if history and any(history.values()):
+        figures["loss curves"] = reports.save_loss_figure(output_dir / "loss.png", history)
+    final = {k: v[-1] for k, v in history.items() if v}
+    report = reports.write_report(
+        output_dir / "report.md",
+        "ptychopinn training run",
+        summary={
+            "backend": training.backend,
+            "training data": str(train_path),
+            "groups": len(train_data),
+            "epochs run": max((len(v) for v in history.values()), default=0),
+            "seconds": round(seconds, 1),
+            "bundle": BUNDLE_NAME,
+        },
+        metrics={"final epoch": final} if final else None,
+        figures=figures,
+        config=_config_dicts(configs),
+    )
+    log(f"trained in {seconds:.1f} s; bundle {bundle_path}")
+    return TrainingRun(
+        output_dir, bundle_path, report, history, seconds, training.backend, model, configs
+    )
+
+
+def _config_dicts(configs: Mapping[str, Any]) -> dict[str, Any]:
+    from ptychopinn.config import to_file_dict
+
+    return to_file_dict(
+        {k: v for k, v in configs.items() if k in ("model", "training", "inference", "execution")}
+    )
+
+
+# --- inference ----------------------------------------------------------------------
+
+
+def _bundle_manifest(path: Path) -> dict[str, Any]:
+    from ptychopinn.data import read_bundle
+
+    return read_bundle(_require_file(path, "model bundle (--model)")).manifest
+
+
+def _model_config_from_manifest(manifest: Mapping[str, Any], path: Path) -> Any:
+    from ptychopinn.config import ModelConfig, TrainingConfig, from_dict
+
+    config = manifest.get("config")
+    if not isinstance(config, Mapping):
+        raise InputError(f"{path}: the bundle manifest holds no 'config' mapping")
+    if "model" in config and isinstance(config["model"], Mapping) and "N" not in config:
+        try:
+            return from_dict(TrainingConfig, config).model
+        except ValueError:
+            return from_dict(ModelConfig, config["model"])
+    return from_dict(ModelConfig, config)
+
+
+def stitch_patches(patches: np.ndarray, data: Any, crop: int) -> Any:
+    """Stitch predicted patches (B, N, N, 1) at the group centres; return a ``Stitched``."""
+    from ptychopinn.stitch import reassemble
+
+    return reassemble(patches, data.coords_offsets[:, 0, :, 0], crop=crop)
+
+
+def save_reconstruction(path: Path, stitched: Any, extra: Mapping[str, Any] | None = None) -> Path:
+    """Write the stitched object (complex), amplitude, phase and pixel origin to an NPZ."""
+    image = np.asarray(stitched.image).astype(np.complex64)
+    arrays = {
+        "object": image,
+        "amplitude": np.abs(image).astype(np.float32),
+        "phase": np.angle(image).astype(np.float32),
+        "origin": np.asarray(stitched.origin, dtype=np.float64),
+        "covered": np.asarray(stitched.covered),
+    }
+    for key, value in (extra or {}).items():
+        arrays[key] = np.asarray(value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return path
+
+
+@dataclass
+class InferenceResult:
+    """What ``infer`` wrote."""
+
+    output_dir: Path
+    recon_path: Path
+    product_path: Path
+    report_path: Path
+    metrics: dict[str, Any] | None
+    seconds: float
+
+
+def _loss_history(bundle_path: Path, manifest: Mapping[str, Any]) -> list[float]:
+    """The training loss per epoch, from the manifest or a history.json beside the bundle."""
+    history = manifest.get("history")
+    if not isinstance(history, Mapping):
+        beside = bundle_path.parent / "history.json"
+        if beside.exists():
+            try:
+                history = json.loads(beside.read_text())
+            except ValueError:
+                history = None
+    if isinstance(history, Mapping):
+        for key in ("loss", "train_loss"):
+            if key in history:
+                return [float(v) for v in history[key]]
+    return []
+
+
+def infer(
+    bundle_path: Path,
+    data_path: Path,
+    output_dir: Path | None = None,
+    backend: str | None = None,
+    config_path: Path | None = None,
+    overrides: Sequence[str] = (),
+    n_groups: int | None = None,
+    stitch_crop: int | None = None,
+    batch_size: int | None = None,
+    pixel_size_m: float | None = None,
+    log: Log = _silent,
+) -> InferenceResult:
+    """Reconstruct `data_path` with a bundle; write recon.npz, PNGs, a ptychodus product, report."""
+    from ptychopinn.config import get_backend, load_config
+    from ptychopinn.data import ScanData, save_product
+
+    bundle_path = _require_file(bundle_path, "model bundle (--model)")
+    data_path = _require_file(data_path, "data (--data)")
+    manifest = _bundle_manifest(bundle_path)
+    configs = load_config(config_path, list(overrides))
+    inference = configs["inference"]
+    name = backend or manifest.get("backend") or inference.backend
+    chosen = get_backend(name)
+    model_config = _model_config_from_manifest(manifest, bundle_path)
+    inference = inference.replace(
+        model=model_config,
+        model_path=bundle_path,
+        test_data_file=data_path,
+        n_groups=n_groups if n_groups is not None else inference.n_groups,
+        stitch_crop=stitch_crop if stitch_crop is not None else inference.stitch_crop,
+        output_dir=output_dir if output_dir is not None else inference.output_dir,
+    )
+    configs = dict(configs, model=model_config, inference=inference)
+    scan = read_scan(data_path)
+    data = group_for_model(scan, model_config, inference, _manifest_nphotons(manifest, scan))
+    batch = batch_size or configs["execution"].inference_batch_size
+    log(f"loading {bundle_path} ({manifest.get('backend')}) with the {name} backend")
+    model = chosen.load_bundle(bundle_path)
+    started = time.perf_counter()
+    patches = chosen.predict(model, data, batch_size=batch)
+    stitched = stitch_patches(patches, data, inference.stitch_crop)
+    seconds = time.perf_counter() - started
+    log(f"reconstructed {len(data)} patches in {seconds:.1f} s")
+    out = Path(inference.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    recon_path = save_reconstruction(out / "recon.npz", stitched)
+    figures = {
+        "reconstruction": reports.save_image_figure(out / "reconstruction.png", stitched.image)
+    }
+    metrics = None
+    if scan.object is not None:
+        truth = align_to_truth(stitched, scan.object)
+        metrics = evaluate_images(truth.recon, truth.truth)
+        figures["reconstruction vs truth"] = reports.save_reconstruction_figure(
+            out / "comparison.png", truth.recon, truth.truth
+        )
+        (out / "metrics.json").write_text(json.dumps(_plain(metrics), indent=2))
+    # The product: the stitched object, positions relative to its pixel (0, 0).
+    x0, y0 = stitched.origin
+    pixel = pixel_size_m or scan.metadata.get("object_pixel_width_m")
+    if pixel is None:
+        log("object pixel size unknown (--pixel-size-m): product positions use a nominal 10 nm")
+    product_scan = ScanData(
+        xcoords=scan.xcoords - x0,
+        ycoords=scan.ycoords - y0,
+        diffraction=scan.diffraction,
+        probe=scan.probe,
+        object=np.asarray(stitched.image).astype(np.complex64),
+        scan_index=scan.scan_index,
+        metadata={k: v for k, v in scan.metadata.items() if k != "source"},
+    )
+    geometry = {} if pixel is None else {"object_pixel_width_m": float(pixel)}
+    product_path = save_product(
+        product_scan,
+        out / "product.h5",
+        loss_values=np.asarray(_loss_history(bundle_path, manifest), dtype=np.float64),
+        name="ptychopinn",
+        **geometry,
+    )
+    report = reports.write_report(
+        out / "report.md",
+        "ptychopinn inference",
+        summary={
+            "backend": name,
+            "bundle": str(bundle_path),
+            "data": str(data_path),
+            "patches": len(data),
+            "seconds": round(seconds, 2),
+            "product": product_path.name,
+        },
+        metrics={"reconstruction": metrics} if metrics else None,
+        figures=figures,
+        config=_config_dicts(configs),
+    )
+    return InferenceResult(out, recon_path, product_path, report, metrics, seconds)
+
+
+def _manifest_nphotons(manifest: Mapping[str, Any], scan: Any) -> float | None:
+    config = manifest.get("config")
+    if isinstance(config, Mapping) and "nphotons" in config:
+        recorded = scan.metadata.get("nphotons")
+        return float(recorded) if recorded is not None else float(config["nphotons"])
+    return None
+
+
+# --- evaluation ---------------------------------------------------------------------
+
+
+@dataclass
+class Aligned:
+    """A reconstruction and the matching region of the truth, same shape."""
+
+    recon: np.ndarray
+    truth: np.ndarray
+    origin: tuple[int, int]
+
+
+def align_to_truth(stitched: Any, truth: np.ndarray) -> Aligned:
+    """Cut a ``Stitched`` image and the truth `(H, W)` to the scanned region they share.
+
+    Uses ``ptychopinn.stitch.overlay`` (the stitched origin is in object pixels); a
+    region smaller than 8x8 pixels is an error.
+    """
+    from ptychopinn.stitch import overlay
+
+    recon, part, origin = overlay(stitched, np.asarray(truth))
+    if min(recon.shape) < 8:
+        raise InputError(
+            f"the reconstruction (origin x={stitched.origin[0]:g}, y={stitched.origin[1]:g}, "
+            f"shape {np.shape(stitched.image)}) hardly overlaps the truth (shape {np.shape(truth)})"
+        )
+    return Aligned(recon, part, origin)
+
+
+def evaluate_images(recon: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """Metrics of a complex reconstruction against the aligned truth (ptychopinn.stitch.evaluate)."""
+    from ptychopinn.stitch import evaluate
+
+    return _finite(_plain(evaluate(recon, truth)))
+
+
+def _finite(value: Any) -> Any:
+    """Replace inf/nan by strings so that metrics.json stays standard JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+@dataclass
+class EvaluationResult:
+    """What ``evaluate_files`` wrote."""
+
+    metrics: dict[str, Any]
+    metrics_path: Path
+    report_path: Path
+    figures: dict[str, Path]
+
+
+def _require_zip(path: Path) -> None:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path}: not an NPZ (zip) archive")
+
+
+def _read_recon(path: Path) -> Any:
+    """Read a recon.npz written by ``infer`` back into a ``Stitched``."""
+    from ptychopinn.stitch import Stitched
+
+    path = _require_file(path, "reconstruction (--recon)")
+    _require_zip(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            files = set(npz.files)
+            if "object" in files:
+                image = npz["object"]
+            elif {"amplitude", "phase"} <= files:
+                image = npz["amplitude"] * np.exp(1j * npz["phase"])
+            else:
+                raise InputError(
+                    f"{path}: expected 'object' or 'amplitude'+'phase' (as written by "
+                    f"'ptychopinn infer'), found {sorted(files)}"
+                )
+            origin = tuple(float(v) for v in npz["origin"]) if "origin" in files else (0.0, 0.0)
+            covered = npz["covered"] if "covered" in files else None
+    except InputError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable NPZ reconstruction: {exc}") from None
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise InputError(f"{path}: the reconstruction must be a 2-D image, found {image.shape}")
+    if covered is None or np.shape(covered) != image.shape:
+        covered = np.abs(image) > 0
+    if len(origin) != 2 or any(v != round(v) for v in origin):
+        raise InputError(f"{path}: 'origin' must be two whole pixel numbers, found {origin}")
+    return Stitched(image.astype(np.complex64), (origin[0], origin[1]), covered.astype(np.float64))
+
+
+def _read_truth(path: Path) -> np.ndarray:
+    path = _require_file(path, "ground truth (--truth)")
+    if path.suffix.lower() == ".npy":
+        try:
+            truth = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: not a readable .npy array: {exc}") from None
+    elif path.suffix.lower() in PRODUCT_SUFFIXES:
+        from ptychopinn.data import load_product
+
+        truth = load_product(path).object
+    else:
+        _require_zip(path)
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                key = next((k for k in ("objectGuess", "object") if k in npz.files), None)
+                if key is None:
+                    raise InputError(
+                        f"{path}: no ground truth: expected key 'objectGuess', found {sorted(npz.files)}"
+                    )
+                truth = npz[key]
+        except InputError:
+            raise
+        except (OSError, ValueError, EOFError) as exc:
+            raise InputError(f"{path}: not a readable NPZ: {exc}") from None
+    truth = np.asarray(truth)
+    while truth.ndim > 2 and truth.shape[0] == 1:
+        truth = truth[0]
+    if truth.ndim != 2:
+        raise InputError(f"{path}: the ground truth must be a 2-D image, found {truth.shape}")
+    return truth.astype(np.complex64)
+
+
+def evaluate_files(
+    recon_path: Path, truth_path: Path, output_dir: Path | None = None
+) -> EvaluationResult:
+    """Compare a reconstruction NPZ with the ground truth; write metrics.json, figures, report."""
+    _require_file(recon_path, "reconstruction (--recon)")
+    _require_file(truth_path, "ground truth (--truth)")
+    stitched = _read_recon(recon_path)
+    truth = _read_truth(truth_path)
+    aligned = align_to_truth(stitched, truth)
+    metrics = evaluate_images(aligned.recon, aligned.truth)
+    out = Path(output_dir) if output_dir is not None else Path(recon_path).parent
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_path = out / "metrics.json"
+    metrics_path.write_text(json.dumps(metrics, indent=2))
+    figures = {
+        "reconstruction vs truth": reports.save_reconstruction_figure(
+            out / "evaluation.png", aligned.recon, aligned.truth
+        )
+    }
+    frc = frc_curves(metrics)
+    if frc:
+        figures["Fourier ring correlation"] = reports.save_frc_figure(out / "frc.png", frc)
+    report = reports.write_report(
+        out / "evaluation.md",
+        "ptychopinn evaluation",
+        summary={"reconstruction": str(recon_path), "truth": str(truth_path)},
+        metrics={"reconstruction": scalar_metrics(metrics)},
+        figures=figures,
+    )
+    return EvaluationResult(metrics, metrics_path, report, figures)
+
+
+def frc_curves(metrics: Mapping[str, Any]) -> dict[str, list[float]]:
+    """The FRC curve of each part (amplitude, phase) found in a metrics dict."""
+    curves = {}
+    for part in ("amplitude", "phase"):
+        values = metrics.get(part, {})
+        if isinstance(values, Mapping):
+            frc = values.get("frc_curve")
+            if isinstance(frc, list | tuple) and len(frc) > 1:
+                curves[part] = [float(v) for v in frc]
+    return curves
+
+
+def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop the array-valued entries (FRC curves) for tables."""
+    out: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, Mapping):
+            inner = scalar_metrics(value)
+            if inner:
+                out[key] = inner
+        elif isinstance(value, float | int | str | bool) and not (
+            isinstance(value, float) and math.isnan(value)
+        ):
+            out[key] = value
+    return out
