@@ -263,16 +263,17 @@ class Canvas:
         flat = padded.view(real).reshape(b, -1)
         width = (c + 1) * e
         n_out = (c + 1) * width
-        fy2 = fy.astype(real)[:, None]
-        fx2 = fx.astype(real)[:, None]
+        # 1 - f in float64 first: in float32 it would cancel catastrophically for f near 1.
+        fy2, gy2 = fy.astype(real)[:, None], (1 - fy).astype(real)[:, None]
+        fx2, gx2 = fx.astype(real)[:, None], (1 - fx).astype(real)[:, None]
         rows = self._buffer("rows", (b, n_out), real)
         tmp = self._buffer("tmp", (b, n_out), real)
         out = self._buffer("out", (b, n_out), real)
-        np.multiply(flat, 1 - fy2, out=rows[:, : c * width])
+        np.multiply(flat, gy2, out=rows[:, : c * width])
         rows[:, c * width :] = 0
         np.multiply(flat, fy2, out=tmp[:, : c * width])
         rows[:, width:] += tmp[:, : c * width]
-        np.multiply(rows, 1 - fx2, out=out)
+        np.multiply(rows, gx2, out=out)
         np.multiply(rows[:, :-e], fx2, out=tmp[:, :-e])
         out[:, e:] += tmp[:, :-e]
         return out.view(dtype) if e == 2 else out
