@@ -99,7 +99,12 @@ def parity(tmp_path_factory, request) -> ParityRun:
 def _write_model_inputs(parity: ParityRun) -> None:
     import inputs as parity_inputs
 
-    arrays, settings = parity_inputs.make_model_inputs(parity.indir)
+    if parity.golden is not None:
+        golden_data = {k: parity.golden[f"model_in/{k}"] for k in parity_inputs.GOLDEN_DATA_KEYS}
+    else:
+        golden_data = parity_inputs.golden_model_data()
+    parity.golden_model_in = golden_data
+    arrays, settings = parity_inputs.make_model_inputs(parity.indir, golden_data)
     np.savez(parity.indir / "model.npz", **arrays)
     (parity.indir / "model.json").write_text(json.dumps(settings))
     parity.model_in, parity.model_settings = arrays, settings

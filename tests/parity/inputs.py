@@ -167,7 +167,7 @@ def portable_weights(cfg: dict, s0: float, probe: np.ndarray, seed: int = 7) -> 
     """
     from ptychopinn.config import ModelConfig, layer_plan
 
-    plan = layer_plan(ModelConfig(**{k: v for k, v in cfg.items() if k != "id"}))
+    plan = layer_plan(ModelConfig(**{k: v for k, v in cfg.items() if k not in ("id", "data")}))
     weights: dict[str, np.ndarray] = {}
     for i, (name, shape) in enumerate(plan.parameter_shapes().items()):
         if name == "log_scale":
@@ -186,11 +186,29 @@ def portable_weights(cfg: dict, s0: float, probe: np.ndarray, seed: int = 7) -> 
     return weights
 
 
-def make_model_inputs(indir, configs=None) -> tuple[dict[str, np.ndarray], dict]:
-    """Write ``model.npz`` (data per N/gridsize + weights per config) and return it."""
-    configs = configs if configs is not None else model_configs()
+GOLDEN_CONFIG = {"N": 64, "gridsize": 2, "object_big": True, "probe_big": True,
+                 "model_type": "pinn", "n_filters_scale": 1, "id": "golden", "data": "golden"}  # fmt: skip
+GOLDEN_DATA_KEYS = ("X", "rel", "probe", "s0")  # Y is unused by a pinn forward: zeros
+
+
+def golden_model_data() -> dict[str, np.ndarray]:
+    """Fresh inputs of the golden forward pass (one group, N=64, gridsize 2)."""
+    g = grouped_data(64, 2).subset(np.arange(1))
+    return {"X": g.X, "rel": g.coords_relative, "probe": g.probe,
+            "s0": np.float64(g.intensity_scale)}  # fmt: skip
+
+
+def make_model_inputs(indir, golden_data: dict, configs=None) -> tuple[dict[str, np.ndarray], dict]:
+    """Return the ``model.npz`` arrays (data per N/gridsize + weights per config) and settings.
+
+    ``golden_data`` (stored inputs of the golden forward pass) is added as data key "golden".
+    """
+    configs = list(configs if configs is not None else model_configs()) + [GOLDEN_CONFIG]
     arrays: dict[str, np.ndarray] = {}
-    scales = {}
+    scales = {"golden": float(golden_data["s0"])}
+    for name in ("X", "rel", "probe"):
+        arrays[f"golden/{name}"] = golden_data[name]
+    arrays["golden/Y"] = np.zeros(golden_data["X"].shape, np.complex64)
     for N in sorted({c["N"] for c in configs}):
         for gs in sorted({c["gridsize"] for c in configs if c["N"] == N}):
             g = grouped_data(N, gs).subset(np.arange(MODEL_B))
@@ -201,7 +219,7 @@ def make_model_inputs(indir, configs=None) -> tuple[dict[str, np.ndarray], dict]
             arrays[f"{key}/probe"] = g.probe
             scales[key] = float(g.intensity_scale)
     for cfg in configs:
-        key = f"{cfg['N']}_{cfg['gridsize']}"
+        key = cfg.get("data", f"{cfg['N']}_{cfg['gridsize']}")
         w = portable_weights(cfg, scales[key], arrays[f"{key}/probe"])
         for name, value in w.items():
             arrays[f"w/{cfg['id']}/{name}"] = value

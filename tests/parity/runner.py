@@ -318,7 +318,7 @@ class TorchOps(Ops):
 def _model_config(cfg: dict):
     from ptychopinn.config import ModelConfig
 
-    return ModelConfig(**{k: v for k, v in cfg.items() if k != "id"})
+    return ModelConfig(**{k: v for k, v in cfg.items() if k not in ("id", "data")})
 
 
 def _weights(inp: dict, cid: str) -> dict[str, np.ndarray]:
@@ -334,7 +334,7 @@ def task_model(ops: Ops, inp: dict, settings: dict, args=None) -> dict:
     out: dict[str, np.ndarray] = {}
     errors = {}
     for cfg in settings["configs"]:
-        cid, key = cfg["id"], f"{cfg['N']}_{cfg['gridsize']}"
+        cid, key = cfg["id"], cfg.get("data", f"{cfg['N']}_{cfg['gridsize']}")
         try:
             weights = _weights(inp, cid)
             model = ops.build(cfg, settings["s0"][key], inp[f"{key}/probe"])
