@@ -296,3 +296,15 @@ def test_canvas_for_offsets_matches_reassemble() -> None:
     canvas = Canvas.for_offsets(pos, crop=4)
     canvas.add(patches, pos)
     np.testing.assert_array_equal(canvas.result().image, reassemble(patches, pos, crop=4).image)
+
+
+def test_single_precision_matches_double_even_for_fractions_near_one() -> None:
+    rng = np.random.default_rng(9)
+    pos = np.floor(rng.uniform(10, 50, size=(60, 2))) + rng.choice(
+        [1e-4, 0.5, 1 - 1e-4, 1 - 3e-5], (60, 2)
+    )
+    patches = rng.standard_normal((60, 16, 16)) + 1j * rng.standard_normal((60, 16, 16))
+    double = reassemble(patches, pos, crop=8)
+    single = reassemble(patches.astype(np.complex64), pos, crop=8)
+    np.testing.assert_array_equal(single.covered, double.covered)
+    np.testing.assert_allclose(single.image, double.image, atol=2e-5)
