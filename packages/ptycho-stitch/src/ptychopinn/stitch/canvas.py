@@ -308,9 +308,12 @@ class Canvas:
         else:
             values = self._values.reshape(self._inner)[m : m + h, m : m + w]
         covered = weights >= SUPPORT_THRESHOLD
-        image = np.zeros(values.shape, dtype=values.dtype)
-        np.divide(values, weights, out=image, where=covered)
         weights = np.where(covered, weights, 0.0)
+        # 1/weight in the image's real precision: one same-type multiply, not a mixed divide.
+        real = np.empty(0, values.dtype).real.dtype
+        inverse = np.zeros(weights.shape, dtype=real)
+        np.divide(1.0, weights, out=inverse, where=covered, casting="same_kind")
+        image = np.multiply(values, inverse)
         return Stitched(image=image, origin=self.origin, weights=weights)
 
     def _support(self) -> np.ndarray:
@@ -319,8 +322,7 @@ class Canvas:
         _difference_in_place(out, self.crop, axis=0)
         np.cumsum(out, axis=1, out=out)
         _difference_in_place(out, self.crop, axis=1)
-        # The running sums leave ~1e-13 where nothing landed; such pixels are uncovered.
-        out[np.abs(out) < 1e-9] = 0.0
+        # The running sums leave ~1e-13 where nothing landed; result() thresholds at 1e-6.
         return out
 
 
