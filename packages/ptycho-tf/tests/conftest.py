@@ -56,6 +56,16 @@ def tiny_config(tmp_path):
     return make
 
 
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, grouped1):
+    """One tiny model trained for 2 epochs (gridsize 1), shared by the tests that only read it."""
+    from ptychopinn.tf.training import train
+
+    out = tmp_path_factory.mktemp("trained")
+    cfg = _tiny_training(out, 1, nepochs=2)
+    return cfg, train(grouped1, grouped1.subset(np.arange(8)), cfg, QUIET)
+
+
 QUIET = ExecutionConfig(enable_progress_bar=False, accelerator="cpu")
 
 

@@ -1,0 +1,517 @@
+"""Training of the TensorFlow PtychoPINN: tf.data pipeline, losses, callbacks, distribution.
+
+``train(train, test, TrainingConfig, ExecutionConfig) -> TrainResult``.
+
+- Batches follow ``GroupedData.batch_order(shuffle=True, seed + epoch)``, the order the
+  PyTorch backend uses; the validation set is ``train.split(validation_fraction, seed)``'s
+  held-out part; ``test`` (if given) is evaluated once at the end (``test_loss``).
+- Adam, ReduceLROnPlateau and EarlyStopping on the validation loss (the training loss
+  when there is no validation split), best/last checkpoints
+  (``output_dir/checkpoints/{best,last}.weights.h5``, written atomically), a CSV log of
+  every epoch (``output_dir/metrics.csv``), optional XLA (``jit_compile``).
+- Seeded and deterministic on CPU: ``keras.utils.set_random_seed`` and (when
+  ``ExecutionConfig.deterministic``) TensorFlow op determinism are switched on inside
+  :func:`train`, never at import.
+- ``tf.distribute.MirroredStrategy`` over the devices named by ExecutionConfig.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
+from ptychopinn.data import GroupedData
+
+from . import physics
+from .errors import NonFiniteLossError, TFBackendError
+from .model import PtychoModel, build_model
+
+__all__ = [
+    "TrainResult",
+    "check_data",
+    "make_dataset",
+    "make_strategy",
+    "train",
+]
+
+CHECKPOINT_DIR = "checkpoints"
+BEST_NAME = "best.weights.h5"
+LAST_NAME = "last.weights.h5"
+CSV_NAME = "metrics.csv"
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    ``model`` holds the weights after the last epoch; ``history`` maps each logged
+    metric (``loss``, ``val_loss``, ``learning_rate``, ``test_loss``...) to one value per epoch.
+    """
+
+    model: PtychoModel
+    history: dict[str, list[float]]
+    output_dir: Path
+    best_checkpoint: Path | None = None
+    last_checkpoint: Path | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def check_data(data: GroupedData, model: ModelConfig, name: str = "data") -> None:
+    """Raise TFBackendError unless ``data`` is GroupedData, finite, and fits model's N and gridsize."""
+    if not isinstance(data, GroupedData):
+        raise TFBackendError(
+            f"{name} must be a ptychopinn.data.GroupedData, got {type(data).__name__}"
+        )
+    if len(data) == 0:
+        raise TFBackendError(f"{name} holds no groups")
+    n, c = data.X.shape[1], data.X.shape[3]
+    if n != model.N or c != model.gridsize**2:
+        raise TFBackendError(
+            f"{name} has N={n} and C={c} channels (gridsize {math.isqrt(c)}), but the model "
+            f"expects N={model.N} and gridsize={model.gridsize} (C={model.gridsize**2})"
+        )
+    for key in ("X", "coords_relative", "probe"):
+        arr = getattr(data, key)
+        if not np.all(np.isfinite(arr)):
+            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+            raise TFBackendError(f"{name}.{key} holds {bad} non-finite values (NaN/inf)")
+    if not (math.isfinite(data.intensity_scale) and data.intensity_scale > 0):
+        raise TFBackendError(
+            f"{name}.intensity_scale must be finite and > 0, got {data.intensity_scale}"
+        )
+
+
+# ------------------------------------------------------------------------ devices
+def _device_names(execution: ExecutionConfig) -> list[str]:
+    """Resolve ExecutionConfig accelerator/devices to TensorFlow logical device names."""
+    gpus = tf.config.list_logical_devices("GPU")
+    cpus = tf.config.list_logical_devices("CPU")
+    if execution.accelerator in ("gpu", "cuda"):
+        if not gpus:
+            raise TFBackendError(
+                f"ExecutionConfig.accelerator={execution.accelerator!r} but TensorFlow sees no GPU"
+            )
+        pool = gpus
+    elif execution.accelerator == "mps":
+        raise TFBackendError("ExecutionConfig.accelerator='mps' is not supported by TensorFlow")
+    elif execution.accelerator == "cpu":
+        pool = cpus
+    else:
+        pool = gpus or cpus
+    names = [d.name for d in pool]
+    devices = execution.devices
+    if devices in ("auto", -1, "-1"):
+        return names if pool is gpus else names[:1]
+    if isinstance(devices, str):
+        try:
+            devices = int(devices)
+        except ValueError:
+            raise TFBackendError(
+                f"ExecutionConfig.devices={devices!r} is not understood; use 'auto', a count or indices"
+            ) from None
+    if isinstance(devices, int):
+        if devices > len(names):
+            raise TFBackendError(
+                f"ExecutionConfig.devices={devices} but only {len(names)} device(s) are visible: {names}"
+            )
+        return names[:devices]
+    chosen = []
+    for index in devices:
+        if not 0 <= int(index) < len(names):
+            raise TFBackendError(
+                f"ExecutionConfig.devices={list(devices)} names device {index}; visible: {names}"
+            )
+        chosen.append(names[int(index)])
+    return chosen
+
+
+def make_strategy(execution: ExecutionConfig) -> tf.distribute.Strategy:
+    """Return the distribution strategy: MirroredStrategy over >1 device, else the default."""
+    if execution.num_nodes > 1:
+        raise TFBackendError(
+            "ExecutionConfig.num_nodes > 1: for several machines run one process per worker with "
+            "TF_CONFIG set and tf.distribute.MultiWorkerMirroredStrategy (see the ptycho-tf README)"
+        )
+    if execution.strategy not in ("auto", "mirrored", "single_device", "ddp"):
+        raise TFBackendError(
+            f"ExecutionConfig.strategy={execution.strategy!r} is not available in TensorFlow; "
+            "choose 'auto', 'mirrored' or 'single_device'"
+        )
+    names = _device_names(execution)
+    if execution.strategy == "single_device" or (
+        len(names) == 1 and execution.strategy != "mirrored"
+    ):
+        return tf.distribute.OneDeviceStrategy(names[0])
+    return tf.distribute.MirroredStrategy(
+        names, cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
+
+
+# ----------------------------------------------------------------------- datasets
+def _inputs(data: GroupedData, with_truth: bool) -> dict[str, np.ndarray]:
+    arrays = {
+        "input": data.X.astype(np.float32, copy=False),
+        "input_positions": data.coords_relative.astype(np.float32, copy=False),
+    }
+    if with_truth:
+        arrays["Y"] = data.Y.astype(np.complex64, copy=False)
+    return arrays
+
+
+def make_dataset(
+    data: GroupedData,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    epochs: int = 1,
+    with_truth: bool = False,
+) -> tf.data.Dataset:
+    """A tf.data pipeline of dict batches {input, input_positions[, Y]} over ``epochs`` epochs.
+
+    Epoch e visits the groups in ``data.batch_order(shuffle, seed + e)``, cut into
+    consecutive batches (the last may be smaller), exactly as ``GroupedData.batches``.
+    """
+    arrays = {k: tf.constant(v) for k, v in _inputs(data, with_truth).items()}
+    per_epoch = [
+        tf.data.Dataset.from_tensor_slices(data.batch_order(shuffle, seed + e)).batch(batch_size)
+        for e in range(epochs)
+    ]
+    indices = per_epoch[0]
+    for extra in per_epoch[1:]:
+        indices = indices.concatenate(extra)
+
+    def gather(idx: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {k: tf.gather(v, idx) for k, v in arrays.items()}
+
+    return indices.map(gather).prefetch(2)
+
+
+# ------------------------------------------------------------------------- losses
+def _total_variation(obj: tf.Tensor) -> tf.Tensor:
+    dy = obj[:, 1:, :, :] - obj[:, :-1, :, :]
+    dx = obj[:, :, 1:, :] - obj[:, :, :-1, :]
+    return tf.reduce_mean(tf.abs(dy)) + tf.reduce_mean(tf.abs(dx))
+
+
+class _Trainer(keras.Model):
+    """Wraps the shared-weight training model with the loss of METHOD.md §6."""
+
+    def __init__(self, net: PtychoModel, config: TrainingConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.net = net.training_model
+        self.s0 = float(net.intensity_scale)
+        self.supervised = config.model.model_type == "supervised"
+        self.weights_ = {
+            "nll": float(config.nll_weight),
+            "mae": float(config.mae_weight),
+            "realspace_mae": float(config.realspace_mae_weight),
+            "tv": float(config.realspace_weight),
+        }
+        self.trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in ("loss", "nll", "mae", "realspace_mae", "tv")
+        }
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        return self.net([inputs["input"], inputs["input_positions"]], training=training)
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return list(self.trackers.values())
+
+    def _loss_parts(self, batch: dict[str, tf.Tensor], training: bool) -> dict[str, tf.Tensor]:
+        _, pred_amp, _, obj, amp, phase = self(batch, training=training)
+        x = batch["input"]
+        target = self.s0 * x
+        k = obj.shape[-1]
+        parts: dict[str, tf.Tensor] = {}
+        if self.supervised:
+            truth = batch["Y"][..., :k]
+            parts["mae"] = tf.reduce_mean(tf.abs(amp - tf.abs(truth))) + tf.reduce_mean(
+                tf.abs(phase - tf.math.angle(truth))
+            )
+            parts["loss"] = parts["mae"]
+            return parts
+        w = self.weights_
+        parts["nll"] = physics.poisson_nll(pred_amp, target)
+        parts["mae"] = tf.reduce_mean(tf.abs(pred_amp - target))
+        total = w["nll"] * parts["nll"] + w["mae"] * parts["mae"]
+        if "Y" in batch:
+            parts["realspace_mae"] = tf.reduce_mean(tf.abs(obj - batch["Y"][..., :k]))
+            total += w["realspace_mae"] * parts["realspace_mae"]
+        if w["tv"]:
+            parts["tv"] = _total_variation(obj)
+            total += w["tv"] * parts["tv"]
+        parts["loss"] = total
+        return parts
+
+    def _report(self, parts: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        for name, value in parts.items():
+            self.trackers[name].update_state(value)
+        return {name: self.trackers[name].result() for name in parts}
+
+    def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            parts = self._loss_parts(batch, training=True)
+            # Gradients are summed over replicas: scale so the update is the mean.
+            scaled = parts["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
+        variables = self.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return self._report(parts)
+
+    def test_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return self._report(self._loss_parts(batch, training=False))
+
+
+# ---------------------------------------------------------------------- callbacks
+class _Checkpoints(keras.callbacks.Callback):
+    """Best (by ``monitor``) and last weights, written atomically; stops on a non-finite loss."""
+
+    def __init__(self, net: PtychoModel, directory: Path | None, monitor: str) -> None:
+        super().__init__()
+        self.ptycho = net
+        self.directory = directory
+        self.monitor = monitor
+        self.best_value = math.inf
+        self.best: Path | None = None
+        self.last: Path | None = None
+        self.failed_epoch: int | None = None
+        self.failed_logs: dict[str, float] = {}
+        self.epochs_done = 0
+
+    def _save(self, name: str) -> Path:
+        assert self.directory is not None
+        target = self.directory / name
+        tmp = self.directory / f".tmp-{os.getpid()}-{name}"
+        self.ptycho.autoencoder.save_weights(tmp)
+        os.replace(tmp, target)
+        return target
+
+    def _finite(self, logs: dict[str, Any]) -> bool:
+        return all(math.isfinite(float(v)) for k, v in logs.items() if "loss" in k)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs and not self._finite(logs):
+            self.failed_epoch = self.epochs_done + 1
+            self.failed_logs = {k: float(v) for k, v in logs.items()}
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        if self.failed_epoch is not None or not self._finite(logs):
+            self.failed_epoch = self.failed_epoch or epoch + 1
+            self.failed_logs = self.failed_logs or {k: float(v) for k, v in logs.items()}
+            self.model.stop_training = True
+            return
+        self.epochs_done = epoch + 1
+        if self.directory is None:
+            return
+        self.last = self._save(LAST_NAME)
+        value = float(logs.get(self.monitor, math.inf))
+        if value < self.best_value:
+            self.best_value = value
+            self.best = self._save(BEST_NAME)
+
+
+class _History(keras.callbacks.Callback):
+    """Per-epoch logs (floats), the learning rate included."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: dict[str, list[float]] = {}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = dict(logs or {})
+        logs.setdefault("learning_rate", float(self.model.optimizer.learning_rate.numpy()))
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+
+
+def _callbacks(
+    config: TrainingConfig,
+    execution: ExecutionConfig,
+    output_dir: Path,
+    monitor: str,
+    checkpoints: _Checkpoints,
+    history: _History,
+) -> list[keras.callbacks.Callback]:
+    found: list[keras.callbacks.Callback] = [
+        history,
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor,
+            factor=config.lr_factor,
+            patience=config.lr_patience,
+            min_lr=config.min_lr,
+            verbose=0,
+        ),
+    ]
+    if execution.early_stop_patience is not None:
+        found.append(
+            keras.callbacks.EarlyStopping(monitor=monitor, patience=execution.early_stop_patience)
+        )
+    if execution.logger == "csv":
+        found.append(keras.callbacks.CSVLogger(str(output_dir / CSV_NAME)))
+    elif execution.logger == "tensorboard":
+        found.append(keras.callbacks.TensorBoard(log_dir=str(output_dir / "tensorboard")))
+    elif execution.logger == "mlflow":
+        raise TFBackendError(
+            "ExecutionConfig.logger='mlflow' is not supported by the TensorFlow backend; "
+            "choose 'csv', 'tensorboard' or 'none'"
+        )
+    found.append(checkpoints)  # last: sees the learning rate the others logged
+    return found
+
+
+def _optimizer(config: TrainingConfig, execution: ExecutionConfig) -> keras.optimizers.Optimizer:
+    kwargs: dict[str, Any] = {"learning_rate": config.learning_rate}
+    if execution.gradient_clip_val is not None:
+        key = "global_clipnorm" if execution.gradient_clip_algorithm == "norm" else "clipvalue"
+        kwargs[key] = float(execution.gradient_clip_val)
+    if execution.accumulate_grad_batches > 1:
+        kwargs["gradient_accumulation_steps"] = int(execution.accumulate_grad_batches)
+    return keras.optimizers.Adam(**kwargs)
+
+
+def _canvas_size(datasets: list[GroupedData], n: int) -> int:
+    return max(int(physics.merge_size(d.coords_relative, n)) for d in datasets)
+
+
+def _set_determinism(execution: ExecutionConfig) -> None:
+    """Switch TensorFlow op determinism on (deterministic) or off (XLA needs it off in Keras)."""
+    from tensorflow.python.framework import config as tf_config
+
+    if execution.deterministic and not execution.jit_compile:
+        tf.config.experimental.enable_op_determinism()
+        return
+    if execution.deterministic:
+        warnings.warn(
+            "ExecutionConfig.jit_compile=True: Keras does not run XLA with TensorFlow op "
+            "determinism, so op determinism is off for this run (results stay seeded but "
+            "may differ in the last bits between runs)",
+            stacklevel=3,
+        )
+    tf_config.disable_op_determinism()
+
+
+# -------------------------------------------------------------------------- train
+def train(
+    train: GroupedData,
+    test: GroupedData | None,
+    config: TrainingConfig,
+    execution: ExecutionConfig | None = None,
+) -> TrainResult:
+    """Train a PtychoPINN on ``train``; validation split per config; ``test`` evaluated at the end.
+
+    Args:
+        train: grouped training data (B, N, N, C) (its probe, s0 and norm factor seed the model).
+        test: grouped test data or None; its final loss is ``history['test_loss']``.
+        config: training configuration; ``output_dir`` receives ``metrics.csv`` and
+            ``checkpoints/{best,last}.weights.h5``.
+        execution: devices, precision, logging, XLA; defaults to ``ExecutionConfig()``.
+
+    Raises:
+        TFBackendError: bad data, options this backend cannot honour.
+        NonFiniteLossError: the loss became NaN/inf; names the epoch and the last good
+            checkpoint (which is left untouched on disk).
+    """
+    execution = execution if execution is not None else ExecutionConfig()
+    if not isinstance(config, TrainingConfig):
+        raise TFBackendError(f"config must be a TrainingConfig, got {type(config).__name__}")
+    check_data(train, config.model, "train")
+    if test is not None:
+        check_data(test, config.model, "test")
+    supervised = config.model.model_type == "supervised"
+    with_truth = train.Y is not None and (supervised or config.realspace_mae_weight > 0)
+    if supervised and train.Y is None:
+        raise TFBackendError("model_type='supervised' needs ground-truth patches: train.Y is None")
+    keras.utils.set_random_seed(config.seed)
+    _set_determinism(execution)
+
+    fit_data, val_data = train, None
+    if config.validation_fraction > 0:
+        rest, held = train.split(config.validation_fraction, config.seed)
+        if len(held) > 0 and len(rest) > 0:
+            fit_data, val_data = rest, held
+    monitor = "val_loss" if val_data is not None else "loss"
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = output_dir / CHECKPOINT_DIR if execution.enable_checkpointing else None
+    if ckpt_dir is not None:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+
+    strategy = make_strategy(execution)
+    evaluated = [d for d in (fit_data, val_data, test) if d is not None]
+    canvas = _canvas_size(evaluated, config.model.N) if execution.jit_compile else None
+    with strategy.scope():
+        net = build_model(
+            config.model,
+            train.probe,
+            train.intensity_scale,
+            train.norm_factor,
+            probe_trainable=config.probe_trainable,
+            intensity_scale_trainable=config.intensity_scale_trainable,
+            seed=config.seed,
+            precision=execution.precision,
+            canvas_size=canvas,
+        )
+        trainer = _Trainer(net, config, name="ptychopinn_trainer")
+        trainer.compile(optimizer=_optimizer(config, execution), jit_compile=execution.jit_compile)
+
+    steps = math.ceil(len(fit_data) / config.batch_size)
+    fit_ds = make_dataset(
+        fit_data,
+        config.batch_size,
+        shuffle=True,
+        seed=config.seed,
+        epochs=config.nepochs,
+        with_truth=with_truth,
+    )
+    val_ds = (
+        make_dataset(val_data, config.batch_size, shuffle=False, with_truth=with_truth)
+        if val_data is not None
+        else None
+    )
+    checkpoints = _Checkpoints(net, ckpt_dir, monitor)
+    history = _History()
+    callbacks = _callbacks(config, execution, output_dir, monitor, checkpoints, history)
+    trainer.fit(
+        fit_ds,
+        validation_data=val_ds,
+        epochs=config.nepochs,
+        steps_per_epoch=steps,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=1 if execution.enable_progress_bar else 0,
+    )
+    if checkpoints.failed_epoch is not None:
+        good = checkpoints.last
+        raise NonFiniteLossError(
+            f"training loss became non-finite in epoch {checkpoints.failed_epoch} "
+            f"({checkpoints.failed_logs}); last good checkpoint: "
+            f"{good if good is not None else 'none (no epoch completed with checkpointing on)'}"
+        )
+    if test is not None and (not with_truth or test.Y is not None):
+        test_ds = make_dataset(test, config.batch_size, shuffle=False, with_truth=with_truth)
+        result = trainer.evaluate(test_ds, verbose=0, return_dict=True)
+        for key, value in result.items():
+            history.history.setdefault(f"test_{key}", []).append(float(value))
+    net.metadata["training_config"] = config.to_dict()
+    return TrainResult(
+        model=net,
+        history=history.history,
+        output_dir=output_dir,
+        best_checkpoint=checkpoints.best,
+        last_checkpoint=checkpoints.last,
+        extras={"strategy": strategy.__class__.__name__, "replicas": strategy.num_replicas_in_sync},
+    )
