@@ -126,3 +126,33 @@ def test_settings_build_valid_configs():
     assert config.backend == "pytorch"
     assert config.n_groups is None
     assert settings.execution_config().logger == "none"
+
+
+def test_true_patches_stitch_back_onto_the_object_grid(scan, product, parameters):
+    # The reconstruct path without a network: ground-truth patches, grouped from the
+    # converted ptychodus input, stitched onto the input object's grid give the object.
+    from ptychopinn.app.ptychodus import stitch_onto_object
+
+    grouped = group(scan_from_input(parameters), gridsize=1, seed=0)
+    patches = grouped.Y[..., :1]
+    out = stitch_onto_object(patches, grouped.coords_offsets[:, 0, :, 0], product.object_)
+    assert out.get_geometry() == product.object_.get_geometry()
+    recon = out.get_layer(0)
+    truth = scan.object
+    x0, x1 = int(scan.xcoords.min()), int(scan.xcoords.max())
+    y0, y1 = int(scan.ycoords.min()), int(scan.ycoords.max())
+    np.testing.assert_allclose(recon[y0:y1, x0:x1], truth[y0:y1, x0:x1], rtol=0, atol=1e-5)
+    # a shift by one pixel would be far off
+    assert np.max(np.abs(recon[y0:y1, x0 + 1 : x1 + 1] - truth[y0:y1, x0:x1])) > 1e-2
+
+
+def test_in_process_mode_refuses_a_second_framework(monkeypatch):
+    import sys
+    import types
+
+    from ptychopinn.app.ptychodus import _check_framework
+
+    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
+    with pytest.raises(RuntimeError, match="must not share a process"):
+        _check_framework("pytorch")
+    _check_framework("tensorflow")  # the same framework again is fine
