@@ -25,11 +25,13 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "n_images": 768,
     "N": 64,
     "object_size": 256,
+    "n_test_images": 256,
+    "test_object_size": 192,
     "nphotons": 1e9,
-    "test_fraction": 0.25,
     "nepochs": 8,
     "batch_size": 16,
     "n_filters_scale": 1,
+    "gridsize": 1,
     "learning_rate": 2e-3,
 }
 
@@ -102,6 +104,7 @@ def run_demo(
         {
             "model.N": d["N"],
             "model.n_filters_scale": d["n_filters_scale"],
+            "model.gridsize": d["gridsize"],
             "training.backend": backend,
             "training.nepochs": nepochs,
             "training.batch_size": d["batch_size"],
@@ -117,8 +120,11 @@ def run_demo(
     )
     model_config, training = configs["model"], configs["training"]
 
-    log(f"[1/5] simulating {n_images} diffraction patterns of a 'lines' object (N={d['N']})")
-    scan = simulate(
+    log(
+        f"[1/5] simulating {n_images} diffraction patterns of a 'lines' object for training "
+        f"and {d['n_test_images']} of another one for testing (N={d['N']})"
+    )
+    train_scan = simulate(
         object="lines",
         n_images=n_images,
         N=d["N"],
@@ -126,7 +132,15 @@ def run_demo(
         nphotons=d["nphotons"],
         seed=seed,
     )
-    train_scan, test_scan = pipeline.split_scan(scan, d["test_fraction"])
+    # The test object is a different random 'lines' object: nothing of it is seen in training.
+    test_scan = simulate(
+        object="lines",
+        n_images=d["n_test_images"],
+        N=d["N"],
+        object_size=d["test_object_size"],
+        nphotons=d["nphotons"],
+        seed=seed + 1,
+    )
     data_dir = output_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     save_npz(train_scan, data_dir / "train.npz")
@@ -147,7 +161,7 @@ def run_demo(
     save_config(configs, model_dir / "config.yaml")
     (model_dir / "history.json").write_text(json.dumps(history, indent=2))
 
-    log(f"[3/5] reconstructing the held-out region ({len(test_data)} patterns)")
+    log(f"[3/5] reconstructing the test object ({len(test_data)} patterns)")
     crop = configs["inference"].stitch_crop
     trained = pipeline.stitch_patches(chosen.predict(model, test_data), test_data, crop)
     # The same network before training: the bundle reloaded with fresh initial weights.
@@ -161,8 +175,8 @@ def run_demo(
     untrained = pipeline.stitch_patches(chosen.predict(untrained_model, test_data), test_data, crop)
 
     log("[4/5] evaluating against the ground truth")
-    after_aligned = pipeline.align_to_truth(trained, scan.object)
-    before_aligned = pipeline.align_to_truth(untrained, scan.object)
+    after_aligned = pipeline.align_to_truth(trained, test_scan.object)
+    before_aligned = pipeline.align_to_truth(untrained, test_scan.object)
     after = pipeline.evaluate_images(after_aligned.recon, after_aligned.truth)
     before = pipeline.evaluate_images(before_aligned.recon, before_aligned.truth)
     pipeline.save_reconstruction(output_dir / "recon.npz", trained)

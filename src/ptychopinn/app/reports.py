@@ -122,7 +122,9 @@ def save_comparison_figure(
         raise ValueError("save_comparison_figure needs at least one image")
     named = {k: _as_complex(v, k) for k, v in images.items()}
     subtitles = subtitles or {}
-    fig = _new_figure(3.3 * len(named), 6.2)
+    h, w = next(iter(named.values())).shape
+    panel = 3.2
+    fig = _new_figure(panel * len(named), 2 * panel * min(max(h / w, 0.3), 1.5) + 1.3)
     axes = np.asarray(fig.subplots(2, len(named))).reshape(2, len(named))
     amps = {k: np.abs(v) for k, v in named.items()}
     phases = {k: np.angle(v) for k, v in named.items()}
@@ -186,11 +188,15 @@ def save_loss_figure(path: Path, history: Mapping[str, Sequence[float]]) -> Path
     }
     if not series:
         raise ValueError("the training history holds no loss values to plot")
+    epochs_run = max(len(v) for v in series.values())
     fig = _new_figure(6.0, 4.0)
     ax = fig.subplots()
     for label, values in sorted(series.items()):
-        epochs = np.arange(1, len(values) + 1)
-        ax.plot(epochs, values, marker="o" if len(values) < 30 else None, label=label)
+        if len(values) == epochs_run:
+            epochs = np.arange(1, len(values) + 1)
+            ax.plot(epochs, values, marker="o" if len(values) < 30 else None, label=label)
+        else:  # e.g. a test loss measured once after training: mark it at the last epoch
+            ax.plot([epochs_run], values[-1:], marker="*", markersize=10, linestyle="", label=label)
     finite = np.concatenate([v[np.isfinite(v)] for v in series.values()])
     if finite.size and np.all(finite > 0):
         ax.set_yscale("log")
