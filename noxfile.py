@@ -204,8 +204,9 @@ def tests_app(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def ptychodus(session: nox.Session) -> None:
     """The ptychodus adapter against the real ptychodus 1.7.0 from PyPI (no GUI extra)."""
-    _sync(session, "--all-packages", "--no-default-groups", "--group", "test")
-    session.install("ptychodus==1.7.0")
+    _sync(
+        session, "--all-packages", "--no-default-groups", "--group", "test", "--extra", "ptychodus"
+    )
     session.run(
         "pytest", str(ROOT / "tests" / "ptychodus"), "-p", "no:cacheprovider", *session.posargs
     )
@@ -217,3 +218,28 @@ def bench(session: nox.Session) -> None:
     _sync(session, "--all-packages", "--no-default-groups")
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs)
+
+
+@nox.session(python="3.11")
+def parity(session: nox.Session) -> None:
+    """TF vs torch vs NumPy: operators, models, training, bundles (each backend in its own
+    subprocess); writes parity-report/ (parity.json, parity.md, loss_curves.png)."""
+    _sync(session, "--all-packages", "--no-default-groups", "--group", "test")
+    report = ROOT / "parity-report"
+    session.run(
+        "pytest", str(ROOT / "tests" / "parity"), "-p", "no:cacheprovider", "-q", "-rxXs",
+        "--basetemp", str(pathlib.Path(session.create_tmp()) / "parity"), *session.posargs,
+        env={"PARITY_REPORT_DIR": str(report)},
+    )  # fmt: skip
+
+
+@nox.session(python="3.11")
+def integration(session: nox.Session) -> None:
+    """The CLI end to end (simulate -> train -> infer -> evaluate) on both backends, one
+    process per command; both runs' metrics in parity-report/integration.{json,md}."""
+    _sync(session, "--all-packages", "--no-default-groups", "--group", "test")
+    session.run(
+        "pytest", str(ROOT / "tests" / "integration"), "-p", "no:cacheprovider", "-q", "-rxXs",
+        "--basetemp", str(pathlib.Path(session.create_tmp()) / "integration"), *session.posargs,
+        env={"PARITY_REPORT_DIR": str(ROOT / "parity-report")},
+    )  # fmt: skip

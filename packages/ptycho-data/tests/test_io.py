@@ -416,3 +416,18 @@ def test_fuzz_h5_only_data_contract_error(
             loader(path)
         except DataContractError:
             pass
+
+
+def test_h5_product_reads_ptychodus_17_root_names(tmp_path: Path) -> None:
+    """ptychodus 1.7 writes photon_energy_eV / mass_attenuation_m2_per_kg; both are read."""
+    s = simulate("lines", n_images=8, N=16, nphotons=1e6, seed=1)
+    path = save_product(s, tmp_path / "prod.h5", object_pixel_width_m=5e-8)
+    with h5py.File(path, "r+") as f:
+        assert f.attrs["photon_energy_eV"] == f.attrs["probe_energy_eV"]
+        energy = float(f.attrs["probe_energy_eV"])
+        del f.attrs["probe_energy_eV"]
+        del f.attrs["mass_attenuation_m2_kg"]
+        f.attrs["photon_energy_eV"] = energy + 1.0
+    prod = load_product(path)
+    assert prod.metadata["probe_energy_eV"] == energy + 1.0
+    assert "mass_attenuation_m2_kg" in prod.metadata

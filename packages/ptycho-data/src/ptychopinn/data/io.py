@@ -54,6 +54,20 @@ _ROOT_DEFAULTS: dict[str, Any] = {
     "tomography_angle_deg": 0.0,
 }
 _DEFAULT_PIXEL_M = 1e-8
+# ptychodus 1.7 renamed two root attributes (it still reads the old names); read either
+# and write both, so files move both ways between this package and ptychodus.
+_ROOT_ALIASES: dict[str, str] = {
+    "probe_energy_eV": "photon_energy_eV",
+    "mass_attenuation_m2_kg": "mass_attenuation_m2_per_kg",
+}
+
+
+def _root_key(present: Any, key: str) -> str | None:
+    """The name under which root attribute ``key`` is stored (canonical or ptychodus 1.7)."""
+    if key in present:
+        return key
+    alias = _ROOT_ALIASES.get(key)
+    return alias if alias is not None and alias in present else None
 
 
 def _guard(path: Path, what: str, fn: Callable[[], _T]) -> _T:
@@ -375,14 +389,15 @@ def _read_h5_product(path: Path) -> Product:
     with h5py.File(path, "r") as f:
         meta: dict[str, Any] = {}
         for key in _ROOT_REQUIRED:
-            if key not in f.attrs:
+            if _root_key(f.attrs, key) is None:
                 raise DataContractError(path, f"/@{key}", "a required root attribute", "missing")
         for key in _ROOT_REQUIRED + _ROOT_OPTIONAL:
-            if key in f.attrs:
+            stored = _root_key(f.attrs, key)
+            if stored is not None:
                 meta[key] = (
-                    _as_str(f.attrs[key])
+                    _as_str(f.attrs[stored])
                     if key in ("name", "comments")
-                    else _attr_float(f.attrs, key, path, "/")
+                    else _attr_float(f.attrs, stored, path, "/")
                 )
         for key in (
             "probe",
@@ -498,7 +513,7 @@ def _read_npz_product(path: Path) -> Product:
             "object_pixel_height_m",
         )
         for key in required:
-            if key not in files:
+            if _root_key(files, key) is None:
                 raise DataContractError(
                     path, key, "a required product key", f"keys {sorted(files)}"
                 )
@@ -512,8 +527,9 @@ def _read_npz_product(path: Path) -> Product:
 
         meta: dict[str, Any] = {k: _as_str(get[k]) for k in ("name", "comments")}
         for key in _ROOT_REQUIRED[2:] + _ROOT_OPTIONAL:
-            if key in files:
-                meta[key] = scalar(key)
+            stored = _root_key(files, key)
+            if stored is not None:
+                meta[key] = scalar(stored)
         losses = get.get("loss_values", get.get("costs", np.zeros(0))).astype(np.float64)
         prod = Product(
             metadata=meta,
@@ -608,6 +624,8 @@ def _write_h5_product(prod: Product, path: Path, include_raw: bool) -> None:
         f.attrs["format_version"] = "1.0"
         for key, value in prod.metadata.items():
             f.attrs[key] = str(value) if key in ("name", "comments") else np.float64(value)
+            if key in _ROOT_ALIASES:
+                f.attrs[_ROOT_ALIASES[key]] = np.float64(value)
         probe = f.create_dataset("probe", data=prod.probe.astype(np.complex64))
         probe.attrs["pixel_width_m"] = np.float64(prod.probe_pixel_width_m)
         probe.attrs["pixel_height_m"] = np.float64(prod.probe_pixel_height_m)
