@@ -142,9 +142,12 @@ def model_configs() -> list[dict]:
         (128, 2, True, True, "pinn"),
         (128, 1, False, True, "supervised"),
     ]
+    grads = {(64, 2, True, True, "pinn"), (64, 1, True, True, "pinn"), (64, 2, True, False, "pinn"),
+             (64, 2, True, True, "supervised")}  # fmt: skip
     return [
         {"N": N, "gridsize": gs, "object_big": ob, "probe_big": pb, "model_type": mt,
-         "n_filters_scale": 1, "id": f"N{N}_g{gs}_ob{int(ob)}_pb{int(pb)}_{mt}"}
+         "n_filters_scale": 1, "id": f"N{N}_g{gs}_ob{int(ob)}_pb{int(pb)}_{mt}",
+         "grads": (N, gs, ob, pb, mt) in grads}
         for N, gs, ob, pb, mt in combos
     ]  # fmt: skip
 
@@ -167,7 +170,9 @@ def portable_weights(cfg: dict, s0: float, probe: np.ndarray, seed: int = 7) -> 
     """
     from ptychopinn.config import ModelConfig, layer_plan
 
-    plan = layer_plan(ModelConfig(**{k: v for k, v in cfg.items() if k not in ("id", "data")}))
+    plan = layer_plan(
+        ModelConfig(**{k: v for k, v in cfg.items() if k not in ("id", "data", "grads")})
+    )
     weights: dict[str, np.ndarray] = {}
     for i, (name, shape) in enumerate(plan.parameter_shapes().items()):
         if name == "log_scale":
@@ -224,4 +229,32 @@ def make_model_inputs(indir, golden_data: dict, configs=None) -> tuple[dict[str,
         for name, value in w.items():
             arrays[f"w/{cfg['id']}/{name}"] = value
     settings = {"configs": configs, "s0": scales}
+    return arrays, settings
+
+
+# --------------------------------------------------------------------------- training task
+TRAIN_MODEL = {"N": 64, "gridsize": 1, "object_big": True, "probe_big": True,
+               "model_type": "pinn", "n_filters_scale": 1}  # fmt: skip
+TRAIN_SETTINGS = {"batch_size": 16, "nepochs": 3, "learning_rate": 1e-3, "seed": 0}
+
+
+def make_train_inputs() -> tuple[dict[str, np.ndarray], dict]:
+    """A 64-group simulated scan (grid, lines object), shared initial weights, settings."""
+    from ptychopinn.data.grouping import group
+    from ptychopinn.data.simulation import simulate
+
+    scan = simulate("lines", n_images=64, N=TRAIN_MODEL["N"], nphotons=MODEL_NPHOTONS, seed=3,
+                    scan="grid", jitter=0.3)  # fmt: skip
+    data = group(scan, gridsize=TRAIN_MODEL["gridsize"], seed=0, nphotons=MODEL_NPHOTONS)
+    arrays = {}
+    for name in ("X", "diffraction", "Y", "coords_nn", "coords_offsets", "coords_relative",
+                 "nn_indices", "probe", "object"):  # fmt: skip
+        value = getattr(data, name)
+        if value is not None:
+            arrays[f"data/{name}"] = np.asarray(value)
+    w = portable_weights({**TRAIN_MODEL, "id": "init"}, data.intensity_scale, data.probe, seed=11)
+    w["log_scale"] = np.float32(np.log(data.intensity_scale)).reshape(())
+    arrays.update({f"w/init/{k}": v for k, v in w.items()})
+    settings = {**TRAIN_SETTINGS, "model": TRAIN_MODEL, "norm_factor": float(data.norm_factor),
+                "intensity_scale": float(data.intensity_scale)}  # fmt: skip
     return arrays, settings

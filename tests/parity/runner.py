@@ -207,6 +207,78 @@ class TFOps(Ops):
         return {"obj": obj.numpy(), "pred_amp": pred_amp.numpy(), "loss": np.float64(loss.numpy()),
                 "infer": infer.numpy()}  # fmt: skip
 
+    def model_grads_and_steps(self, model, cfg: dict, X, rel, Y, steps: int = 3) -> dict:
+        """Gradients of the backend's own loss w.r.t. every canonical parameter, then the
+        weights after ``steps`` steps of the optimiser train() builds (same batch each step)."""
+        from ptychopinn.config import ExecutionConfig, TrainingConfig
+        from ptychopinn.tf.training import _optimizer, _Trainer
+
+        tf = self.tf
+        config = TrainingConfig(model=_model_config(cfg))
+        trainer = _Trainer(model, config)
+        parts = getattr(type(trainer), "_loss_parts", None) or type(trainer).__dict__["_losses"]
+        batch = {"input": tf.constant(X), "input_positions": tf.constant(rel), "Y": tf.constant(Y)}
+        names, variables = [], []
+        for spec in model.plan.conv_layers():
+            layer = model.conv(spec.name)
+            names += [f"{spec.name}.weight", f"{spec.name}.bias"]
+            variables += [layer.kernel, layer.bias]
+        names.append("log_scale")
+        variables.append(model.scaler.log_scale)
+
+        def canon(name, g):
+            g = np.asarray(g)
+            return np.transpose(g, (3, 2, 0, 1)) if name.endswith(".weight") else g
+
+        out = {}
+        opt = _optimizer(config, ExecutionConfig())
+        for step in range(steps):
+            with tf.GradientTape() as tape:
+                loss = parts(trainer, batch, training=True)["loss"]
+            grads = tape.gradient(loss, variables)
+            if step == 0:
+                out.update({f"grad/{n}": canon(n, g) for n, g in zip(names, grads)})
+            opt.apply_gradients(zip(grads, variables))
+        out.update({f"after/{k}": v for k, v in self.export_weights(model).items() if k != "probe"})
+        return out
+
+
+    # ------------------------------------------------------------------ training / bundles
+    def patch_initial_weights(self, weights) -> None:
+        """train() has no initial-weights option: wrap its model builder to import them."""
+        import ptychopinn.tf.training as training
+
+        original = training.build_model
+
+        def build_model(*args, **kwargs):
+            net = original(*args, **kwargs)
+            self.import_weights(net, weights)
+            return net
+
+        training.build_model = build_model
+
+    def train(self, data, config, execution):
+        from ptychopinn.tf import train
+
+        result = train(data, None, config, execution)
+        return result.model, {k: list(v) for k, v in result.history.items()}, "loss"
+
+    def predict(self, model, data):
+        from ptychopinn.tf import predict
+
+        return predict(model, data)
+
+    def save_bundle(self, model, path):
+        from ptychopinn.tf import save_bundle
+
+        return save_bundle(model, path)
+
+    def load_bundle(self, path):
+        from ptychopinn.tf import load_bundle
+
+        return load_bundle(path)
+
+
 
 
 class TorchOps(Ops):
@@ -312,13 +384,76 @@ class TorchOps(Ops):
         return {"obj": self._cl(out.obj).numpy(), "pred_amp": self._cl(out.pred_amp).numpy(),
                 "loss": np.float64(loss.item()), "infer": self._cl(infer).numpy()}  # fmt: skip
 
+    def model_grads_and_steps(self, model, cfg: dict, X, rel, Y, steps: int = 3) -> dict:
+        """Gradients of the backend's own loss w.r.t. every canonical parameter, then the
+        weights after ``steps`` steps of the optimiser train() builds (same batch each step)."""
+        from ptychopinn.config import TrainingConfig
+        from ptychopinn.torch.training import PtychoLightningModule, compute_loss
+
+        config = TrainingConfig(model=_model_config(cfg))
+        batch = {"x": self._cf(self._t(X)), "relative": self._rel(rel), "y": self._cf(self._t(Y))}
+        holder = PtychoLightningModule.__new__(PtychoLightningModule)  # only for its optimiser
+        torch = self.torch
+        params = {k: v for k, v in model.canonical_parameters().items() if k != "probe"}
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
+                               lr=config.learning_rate)  # fmt: skip
+        del holder
+        out = {}
+        for step in range(steps):
+            opt.zero_grad()
+            loss = compute_loss(model, model(batch["x"], batch["relative"]), batch, config)["loss"]
+            loss.backward()
+            if step == 0:
+                out.update({f"grad/{n}": p.grad.detach().numpy().copy() for n, p in params.items()})
+            opt.step()
+        out.update({f"after/{k}": v for k, v in self.export_weights(model).items() if k != "probe"})
+        return out
+
+
+    # ------------------------------------------------------------------ training / bundles
+    def patch_initial_weights(self, weights) -> None:
+        """train() has no initial-weights option: wrap the network class it instantiates."""
+        import ptychopinn.torch.training as training
+
+        base = training.PtychoPINN
+        runner = self
+
+        class WithInitialWeights(base):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                runner.import_weights(self, weights)
+
+        training.PtychoPINN = WithInitialWeights
+
+    def train(self, data, config, execution):
+        from ptychopinn.torch import workflow
+
+        result = workflow.train(data, None, config, execution)
+        return result.model, {k: list(v) for k, v in result.history.items()}, "train_loss"
+
+    def predict(self, model, data):
+        from ptychopinn.torch import workflow
+
+        return workflow.predict(model, data)
+
+    def save_bundle(self, model, path):
+        from ptychopinn.torch import workflow
+
+        return workflow.save_bundle(model, path)
+
+    def load_bundle(self, path):
+        from ptychopinn.torch import workflow
+
+        return workflow.load_bundle(path)
+
+
 
 
 # --------------------------------------------------------------------------- tasks
 def _model_config(cfg: dict):
     from ptychopinn.config import ModelConfig
 
-    return ModelConfig(**{k: v for k, v in cfg.items() if k not in ("id", "data")})
+    return ModelConfig(**{k: v for k, v in cfg.items() if k not in ("id", "data", "grads")})
 
 
 def _weights(inp: dict, cid: str) -> dict[str, np.ndarray]:
@@ -344,6 +479,9 @@ def task_model(ops: Ops, inp: dict, settings: dict, args=None) -> dict:
                 max(float(np.max(np.abs(np.asarray(back[k]) - weights[k]))) for k in weights)
             )
             res = ops.model_forward(model, cfg, inp[f"{key}/X"], inp[f"{key}/rel"], inp[f"{key}/Y"])
+            if cfg.get("grads"):
+                res.update(ops.model_grads_and_steps(
+                    model, cfg, inp[f"{key}/X"], inp[f"{key}/rel"], inp[f"{key}/Y"]))  # fmt: skip
             for name, value in res.items():
                 out[f"{cid}/{name}"] = np.asarray(value)
         except Exception:
@@ -384,7 +522,66 @@ def task_ops(ops: Ops, inp: dict, settings: dict, args=None) -> dict:
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-TASKS = {"ops": task_ops, "model": task_model}
+
+GROUPED_ARRAYS = ("X", "diffraction", "Y", "coords_nn", "coords_offsets", "coords_relative",
+                  "nn_indices", "probe", "object")  # fmt: skip
+
+
+def grouped_from(inp: dict, settings: dict, prefix: str = "data/"):
+    """Rebuild the parent's GroupedData from its arrays (identical in both backends)."""
+    from ptychopinn.data.grouping import GroupedData
+
+    arrays = {k: inp[prefix + k] for k in GROUPED_ARRAYS if prefix + k in inp}
+    return GroupedData(**arrays, norm_factor=float(settings["norm_factor"]),
+                       intensity_scale=float(settings["intensity_scale"]))  # fmt: skip
+
+
+def task_train(ops: Ops, inp: dict, settings: dict, args) -> dict:
+    """Train 3 epochs from the shared initial weights; predict; save a bundle.
+
+    Driven identically in both backends through the public options: no validation split
+    (``validation_fraction=0``), no early stopping, no checkpoints, no logger, CPU, one
+    device, deterministic, the same seed (so the same ``GroupedData.batch_order`` per epoch).
+    The initial weights are injected by wrapping the model constructor (no public option).
+    """
+    from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
+
+    data = grouped_from(inp, settings)
+    init = _weights(inp, "init")
+    ops.patch_initial_weights(init)
+    config = TrainingConfig(
+        model=ModelConfig(**settings["model"]), batch_size=int(settings["batch_size"]),
+        nepochs=int(settings["nepochs"]), learning_rate=float(settings["learning_rate"]),
+        validation_fraction=0.0, seed=int(settings["seed"]),
+        output_dir=args.outdir / f"train_{ops.name}", backend=ops.name,
+    )  # fmt: skip
+    execution = ExecutionConfig(
+        accelerator="cpu", devices=1, logger="none", enable_progress_bar=False,
+        enable_checkpointing=False, early_stop_patience=None, deterministic=True,
+    )  # fmt: skip
+    model, history, key = ops.train(data, config, execution)
+    out = {"loss": np.asarray(history[key], np.float64), "history": np.asarray(json.dumps(history))}
+    out["pred"] = ops.predict(model, data)
+    path = ops.save_bundle(model, args.outdir / f"bundle.{ops.name}.zip")
+    out["bundle"] = np.asarray(str(path))
+    out["pred_reloaded"] = ops.predict(ops.load_bundle(path), data)
+    for name, value in ops.export_weights(model).items():
+        out[f"final/{name}"] = np.asarray(value)
+    return out
+
+
+def task_bundle_load(ops: Ops, inp: dict, settings: dict, args) -> dict:
+    """Load the OTHER backend's bundle with this backend's public load_bundle; predict."""
+    other = "pytorch" if ops.name == "tensorflow" else "tensorflow"
+    data = grouped_from(inp, settings)
+    model = ops.load_bundle(args.outdir / f"bundle.{other}.zip")
+    out = {"pred": ops.predict(model, data)}
+    for name, value in ops.export_weights(model).items():
+        out[f"weights/{name}"] = np.asarray(value)
+    return out
+
+
+TASKS = {"ops": task_ops, "model": task_model, "train": task_train, "bundle_load": task_bundle_load}
 BACKENDS = {"numpy": NumpyOps, "tensorflow": TFOps, "pytorch": TorchOps}
 
 
@@ -401,9 +598,10 @@ def main(argv: list[str] | None = None) -> int:
     timings = {"import": time.perf_counter() - t0}
     for task in args.task.split(","):
         t1 = time.perf_counter()
-        with np.load(args.indir / f"{task}.npz", allow_pickle=False) as f:
+        source = "train" if task == "bundle_load" else task  # bundles reuse the train data
+        with np.load(args.indir / f"{source}.npz", allow_pickle=False) as f:
             inp = dict(f)
-        settings_file = args.indir / f"{task}.json"
+        settings_file = args.indir / f"{source}.json"
         settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
         try:
             result = TASKS[task](ops, inp, settings, args)

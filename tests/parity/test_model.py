@@ -45,3 +45,62 @@ def test_model_parity(model_out, cfg):
         if not record(f"model:{name}", cid, err, TOL):
             failures.append(f"{name}: {err:.3e}")
     assert not failures, f"{cid}: pytorch vs tensorflow exceed {TOL}: {failures}"
+
+
+GRAD_CONFIGS = [c for c in CONFIGS if c.get("grads")]
+# Weight gradients are float32 reductions over B·N²·C terms with cancellation: the two
+# backends sum in different orders (torch against itself, full batch vs per-sample sums,
+# differs by up to ~1e-3 on a near-zero bias gradient), so 1e-4 is too tight here.
+TOL_GRAD = 1e-3
+
+POLAR_DEFECT = (
+    "ptycho-torch model.py PtychoPINN.forward builds O = torch.polar(amp, phase); torch.polar's "
+    "backward assumes abs >= 0 and flips the sign of dL/dA wherever A < 0, which happens with "
+    "probe_big (the swish outer branch is negative down to -0.28). METHOD §5 O = A·exp(iφ) for any "
+    "real A; TF (amp·cos + i·amp·sin) matches float32 finite differences, torch does not."
+)
+ADAM_DEFECT = (
+    "optimiser mismatch: TF uses keras Adam (epsilon 1e-7 added to the uncorrected sqrt(v), i.e. "
+    "an effective 1e-7/sqrt(1-beta2^t)), torch uses torch.optim.Adam (epsilon 1e-8 added to the "
+    "bias-corrected sqrt(v)); METHOD §6 only says 'Adam, lr 1e-3', so parameters with small "
+    "gradients take different steps"
+)
+
+
+def _grad_marks(cfg):
+    if cfg["model_type"] == "pinn" and cfg["probe_big"]:
+        return [pytest.mark.xfail(strict=True, reason=POLAR_DEFECT)]
+    return []
+
+
+def _adam_marks(cfg):
+    return [pytest.mark.xfail(strict=True, reason=ADAM_DEFECT)]
+
+
+@pytest.mark.parametrize(
+    "cfg", [pytest.param(c, id=c["id"], marks=_grad_marks(c)) for c in GRAD_CONFIGS]
+)
+def test_weight_gradients(model_out, cfg):
+    """d(loss)/d(every canonical parameter), same weights and batch: worst tensor <= 1e-4."""
+    cid = cfg["id"]
+    _get(model_out, "tensorflow", cid, "loss")
+    _get(model_out, "pytorch", cid, "loss")
+    names = [k[len(cid) + 6 :] for k in model_out["tensorflow"] if k.startswith(f"{cid}/grad/")]
+    errs = {n: rel_err(model_out["pytorch"][f"{cid}/grad/{n}"], model_out["tensorflow"][f"{cid}/grad/{n}"])
+            for n in names}  # fmt: skip
+    worst = max(errs, key=errs.get)
+    check("model:grad", f"{cid} (worst: {worst})", errs[worst], TOL_GRAD)
+
+
+@pytest.mark.parametrize(
+    "cfg", [pytest.param(c, id=c["id"], marks=_adam_marks(c)) for c in GRAD_CONFIGS]
+)
+def test_optimizer_steps(model_out, cfg):
+    """Three steps of each backend's Adam (as train() builds it) on the same batch -> weights."""
+    cid = cfg["id"]
+    _get(model_out, "tensorflow", cid, "loss")
+    names = [k[len(cid) + 7 :] for k in model_out["tensorflow"] if k.startswith(f"{cid}/after/")]
+    errs = {n: rel_err(model_out["pytorch"][f"{cid}/after/{n}"], model_out["tensorflow"][f"{cid}/after/{n}"])
+            for n in names}  # fmt: skip
+    worst = max(errs, key=errs.get)
+    check("model:adam x3", f"{cid} weights (worst: {worst})", errs[worst], TOL_GRAD)
