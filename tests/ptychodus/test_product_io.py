@@ -10,7 +10,7 @@ pytest.importorskip("ptychodus")
 from ptychodus.plugins.h5_product_file import H5ProductFileIO
 
 from ptychopinn.app.ptychodus import positions_to_pixels
-from ptychopinn.data import DataContractError, load_product, save_product
+from ptychopinn.data import load_product, save_product
 
 F32 = dict(rtol=1e-6, atol=1e-7)  # float32 precision
 
@@ -36,11 +36,6 @@ def test_ptychodus_writer_and_reader_round_trip(tmp_path, product):
     assert_products_equal(product, io.read(path))
 
 
-@pytest.mark.xfail(
-    raises=DataContractError,
-    reason="ptycho-data requires the root attribute probe_energy_eV; ptychodus 1.7.0 writes "
-    "photon_energy_eV (and reads probe_energy_eV only as a legacy name)",
-)
 def test_ptychopinn_data_reads_a_ptychodus_written_product(tmp_path, scan, product, support):
     path = tmp_path / "product.h5"
     H5ProductFileIO().write(path, product)
