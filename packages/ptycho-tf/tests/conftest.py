@@ -17,8 +17,8 @@ from ptychopinn.data import GroupedData, group, simulate
 
 @pytest.fixture(scope="session")
 def scan_small():
-    """A small simulated 'lines' scan (N=64, 96 patterns)."""
-    return simulate("lines", n_images=96, N=64, seed=3, nphotons=1e9)
+    """A small, densely scanned simulated 'lines' object (N=64, 96 patterns, 128 px)."""
+    return simulate("lines", n_images=96, N=64, object_size=128, seed=3, nphotons=1e9)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,57 @@
+"""The ``tensorflow`` entry point of ``ptychopinn.backends``: the Backend protocol object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ptychopinn.config import ExecutionConfig, TrainingConfig
+from ptychopinn.data import GroupedData
+
+from . import training, weights, workflow
+
+__all__ = ["TensorFlowBackend"]
+
+
+class TensorFlowBackend:
+    """TensorFlow / Keras 3 implementation of ``ptychopinn.config.Backend``."""
+
+    name = "tensorflow"
+
+    def train(
+        self,
+        train: GroupedData,
+        test: GroupedData | None,
+        config: TrainingConfig,
+        execution: ExecutionConfig | None = None,
+    ) -> training.TrainResult:
+        """Train a model; see :func:`ptychopinn.tf.training.train`."""
+        return training.train(train, test, config, execution)
+
+    def predict(self, model: Any, data: GroupedData, batch_size: int | None = None) -> np.ndarray:
+        """Object patches (B, N, N, 1) complex64; see :func:`ptychopinn.tf.workflow.predict`."""
+        return workflow.predict(model, data, batch_size)
+
+    def save_bundle(self, model: Any, path: str | Path) -> Path:
+        """Write ``wts.h5.zip``; see :func:`ptychopinn.tf.workflow.save_bundle`."""
+        return workflow.save_bundle(model, path)
+
+    def load_bundle(self, path: str | Path) -> Any:
+        """Read a bundle of either backend; see :func:`ptychopinn.tf.workflow.load_bundle`."""
+        return workflow.load_bundle(path)
+
+    def export_weights(self, model: Any) -> dict[str, np.ndarray]:
+        """Canonical portable weights; see :func:`ptychopinn.tf.weights.export_weights`."""
+        return weights.export_weights(workflow._as_model(model))
+
+    def import_weights(self, model: Any, weights_: dict[str, np.ndarray]) -> None:
+        """Set canonical portable weights; see :func:`ptychopinn.tf.weights.import_weights`."""
+        weights.import_weights(workflow._as_model(model), weights_)
+
+    def run_cdi_example(
+        self, train: Any, test: Any, config: TrainingConfig, do_stitching: bool = True
+    ) -> tuple[Any, Any, dict[str, Any]]:
+        """Train, predict, stitch; see :func:`ptychopinn.tf.workflow.run_cdi_example`."""
+        return workflow.run_cdi_example(train, test, config, do_stitching)
