@@ -63,3 +63,15 @@ def test_demo_small(cli, tmp_path, backend):
     assert set(metrics) == {"untrained", "trained"}
     report = (out / "report.md").read_text()
     assert "pictures/comparison.png" in report and "| amplitude.ssim |" in report
+
+
+def test_info_lists_devices_of_installed_backends(cli):
+    from ptychopinn.config import available_backends
+
+    result = cli("info", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(result.stdout)
+    for name in available_backends():
+        devices = data["backends"][name]["devices"]
+        assert isinstance(devices, list) and devices, (name, devices)
+        assert any("cpu" in d.lower() for d in devices)

@@ -310,14 +310,23 @@ def _info(args: argparse.Namespace) -> int:
         "packages": ptycho_distributions(),
         "backends": {},
     }
-    for status in backend_statuses():
+    statuses = backend_statuses()
+    devices: dict[str, Any] = {}
+    if not args.no_devices:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # One subprocess per backend (never two frameworks in one process), in parallel.
+        names = [s.name for s in statuses if s.installed]
+        with ThreadPoolExecutor(max_workers=max(len(names), 1)) as pool:
+            devices = dict(zip(names, pool.map(query_devices, names)))
+    for status in statuses:
         entry: dict[str, Any] = {
             "installed": status.installed,
             "distribution": status.distribution,
             "version": status.version,
         }
-        if status.installed and not args.no_devices:
-            entry["devices"] = query_devices(status.name)
+        if status.name in devices:
+            entry["devices"] = devices[status.name]
         report["backends"][status.name] = entry
     if args.json:
         print(json.dumps(report, indent=2))

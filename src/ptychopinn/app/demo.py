@@ -20,19 +20,20 @@ from . import pipeline, reports
 
 __all__ = ["DEMO_DEFAULTS", "DemoSummary", "format_summary", "initial_weights", "run_demo"]
 
-# Measured on a 2-core CPU (see CHANGELOG.md): both backends finish well inside 5 minutes.
+# Sized by measurement on a 2-core CPU (numbers in CHANGELOG.md): PyTorch, the slower
+# backend on CPU, needs about 0.1 CPU-second per pattern and epoch at n_filters_scale=1.
 DEMO_DEFAULTS: dict[str, Any] = {
-    "n_images": 768,
+    "n_images": 512,
     "N": 64,
     "object_size": 256,
     "n_test_images": 256,
     "test_object_size": 192,
     "nphotons": 1e9,
-    "nepochs": 8,
+    "nepochs": 6,
     "batch_size": 16,
     "n_filters_scale": 1,
     "gridsize": 1,
-    "learning_rate": 2e-3,
+    "learning_rate": 1e-3,
 }
 
 

@@ -70,12 +70,26 @@ _DEVICE_PROBE = """
 import json, sys
 from ptychopinn.config import get_backend
 backend = get_backend(sys.argv[1])
-devices = getattr(backend, "devices", None)
-if callable(devices):
-    found = devices()
+listing = getattr(backend, "devices", None)
+if callable(listing):
+    found = [str(d) for d in listing()]
 else:
-    found = ["cpu"]
-print("PTYCHOPINN-DEVICES " + json.dumps([str(d) for d in found]))
+    # The Backend protocol has no device listing: ask the framework the backend has
+    # already imported (nothing new is imported here).
+    found = []
+    tf = sys.modules.get("tensorflow")
+    torch = sys.modules.get("torch")
+    if tf is not None:
+        found = [d.name.replace("/physical_device:", "") for d in tf.config.list_physical_devices()]
+    elif torch is not None:
+        found = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})"
+                           for i in range(torch.cuda.device_count())]
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            found.append("mps")
+    else:
+        found = ["cpu"]
+print("PTYCHOPINN-DEVICES " + json.dumps(found))
 """
 
 

@@ -437,7 +437,7 @@ def infer(
         stitch_crop=stitch_crop if stitch_crop is not None else inference.stitch_crop,
         output_dir=output_dir if output_dir is not None else inference.output_dir,
     )
-    configs = dict(configs, model=model_config, inference=inference)
+    configs = {"model": model_config, "inference": inference, "execution": configs["execution"]}
     scan = read_scan(data_path)
     data = group_for_model(scan, model_config, inference, _manifest_nphotons(manifest, scan))
     batch = batch_size or configs["execution"].inference_batch_size

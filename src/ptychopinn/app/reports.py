@@ -179,32 +179,45 @@ def save_frc_figure(
     return _save(fig, path)
 
 
+def _is_rate(key: str) -> bool:
+    key = key.lower()
+    return key in ("lr", "learning_rate") or key.endswith(("_lr", "learning_rate"))
+
+
 def save_loss_figure(path: Path, history: Mapping[str, Sequence[float]]) -> Path:
-    """Loss curves per epoch (every numeric series of `history`), log scale when positive."""
+    """Loss curves per epoch: the ``*loss``/``*nll`` series on the left, other metrics (MAE, ...) right.
+
+    Learning-rate series are left out; a series shorter than the others (e.g. a test
+    loss measured once after training) is marked at the last epoch.
+    """
     series = {
         k: np.asarray(v, dtype=np.float64).ravel()
         for k, v in history.items()
-        if isinstance(v, Sequence | np.ndarray) and len(v) > 0 and "lr" not in k.lower()
+        if isinstance(v, Sequence | np.ndarray) and len(v) > 0 and not _is_rate(k)
     }
     if not series:
         raise ValueError("the training history holds no loss values to plot")
+    losses = {k: v for k, v in series.items() if "loss" in k.lower() or "nll" in k.lower()}
+    others = {k: v for k, v in series.items() if k not in losses}
+    groups = [g for g in (losses or others, others if losses else {}) if g]
     epochs_run = max(len(v) for v in series.values())
-    fig = _new_figure(6.0, 4.0)
-    ax = fig.subplots()
-    for label, values in sorted(series.items()):
-        if len(values) == epochs_run:
-            epochs = np.arange(1, len(values) + 1)
-            ax.plot(epochs, values, marker="o" if len(values) < 30 else None, label=label)
-        else:  # e.g. a test loss measured once after training: mark it at the last epoch
-            ax.plot([epochs_run], values[-1:], marker="*", markersize=10, linestyle="", label=label)
-    finite = np.concatenate([v[np.isfinite(v)] for v in series.values()])
-    if finite.size and np.all(finite > 0):
-        ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_title("training history")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    fig = _new_figure(6.0 * len(groups), 4.0)
+    axes = np.atleast_1d(fig.subplots(1, len(groups)))
+    for ax, group, ylabel in zip(axes, groups, ("loss", "metric")):
+        for label, values in sorted(group.items()):
+            if len(values) == epochs_run:
+                epochs = np.arange(1, len(values) + 1)
+                ax.plot(epochs, values, marker="o" if len(values) < 30 else None, label=label)
+            else:
+                ax.plot([epochs_run], values[-1:], marker="*", markersize=10, ls="", label=label)
+        finite = np.concatenate([v[np.isfinite(v)] for v in group.values()])
+        if finite.size and np.all(finite > 0) and finite.max() / finite.min() > 20:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_title("training history")
     return _save(fig, path)
 
 

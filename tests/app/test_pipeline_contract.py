@@ -1,0 +1,204 @@
+"""The application's jobs against the Backend protocol, in process, with a NumPy backend.
+
+The backend here is test code: it "predicts" the ground-truth patches once trained and a
+flat object before, so these tests check the application's wiring (grouping, stitching
+at the right place, alignment with the truth, bundles, products, reports, exit codes)
+in the light ``tests-ptychopinn`` session where no real backend is installed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+import ptychopinn.config
+from ptychopinn.app import demo, pipeline
+from ptychopinn.app.cli import main
+
+
+@dataclass
+class _Model:
+    config: object
+    weights: dict
+    trained: bool = False
+    calls: list = field(default_factory=list)
+
+
+@dataclass
+class _Result:
+    model: _Model
+    history: dict
+
+
+class NumpyBackend:
+    """Implements the Backend protocol's surface with NumPy and ptychopinn.data.bundle."""
+
+    name = "numpy-test"
+
+    def __init__(self):
+        self.trained_weights = None
+
+    def _fresh(self, config):
+        shapes = ptychopinn.config.layer_plan(config.model).parameter_shapes()
+        rng = np.random.default_rng(0)
+        return {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
+
+    def train(self, train, test, config, execution=None):
+        assert train.X.ndim == 4 and train.X.shape[-1] == config.model.gridsize**2
+        weights = self._fresh(config)
+        self.trained_weights = weights
+        losses = list(np.linspace(2.0, 1.0, config.nepochs))
+        history = {"loss": losses, "val_loss": [v + 0.1 for v in losses]}
+        if test is not None:
+            history["test_loss"] = [1.05]
+        return _Result(_Model(config, weights, trained=True), history)
+
+    def predict(self, model, data, batch_size=None):
+        model.calls.append(batch_size)
+        if model.trained:
+            return data.Y[..., :1].astype(np.complex64)
+        # Untrained: a noisy flat object (an exactly constant one trips ptycho-stitch's FRC).
+        rng = np.random.default_rng(len(data))
+        noise = rng.normal(scale=0.05, size=(len(data), data.N, data.N, 1))
+        return ((0.5 + noise) * np.exp(1j * noise)).astype(np.complex64)
+
+    def save_bundle(self, model, path):
+        from ptychopinn.data import save_portable, write_bundle
+
+        manifest = {"backend": self.name, "config": model.config.to_dict(), "N": 64}
+        return write_bundle(path, manifest, {"portable.npz": save_portable(model.weights)})
+
+    def load_bundle(self, path):
+        from ptychopinn.config import TrainingConfig, from_dict
+        from ptychopinn.data import load_portable, read_bundle
+
+        bundle = read_bundle(path)
+        config = from_dict(TrainingConfig, bundle.manifest["config"])
+        return _Model(config, load_portable(bundle.members["portable.npz"]), trained=True)
+
+    def export_weights(self, model):
+        return dict(model.weights)
+
+    def import_weights(self, model, weights):
+        assert set(weights) == set(model.weights)
+        model.weights = dict(weights)
+        model.trained = all(np.array_equal(weights[k], self.trained_weights[k]) for k in weights)
+
+    def run_cdi_example(self, train, test, config, do_stitching=True):
+        raise AssertionError("the application does not call run_cdi_example")
+
+
+@pytest.fixture
+def numpy_backend(monkeypatch):
+    backend = NumpyBackend()
+    real = ptychopinn.config.get_backend
+
+    def get_backend(name):
+        return backend if name in ("tensorflow", "pytorch", backend.name) else real(name)
+
+    monkeypatch.setattr(ptychopinn.config, "get_backend", get_backend)
+    return backend
+
+
+def test_train_then_infer_places_patches_on_the_truth(tmp_path, tiny_data, numpy_backend):
+    configs = ptychopinn.config.load_config(
+        None, {"training.nepochs": 3, "training.output_dir": str(tmp_path / "run")}
+    )
+    run = pipeline.train(configs, tiny_data["train"], tiny_data["test"])
+    assert run.bundle_path.exists() and run.history["loss"][-1] == 1.0
+    for name in ("config.yaml", "history.json", "loss.png", "report.md"):
+        assert (tmp_path / "run" / name).exists(), name
+    loaded = ptychopinn.config.load_config(tmp_path / "run" / "config.yaml")
+    assert loaded["training"].nepochs == 3  # the saved config reloads
+
+    result = pipeline.infer(run.bundle_path, tiny_data["test"], output_dir=tmp_path / "inf")
+    # Ground-truth patches stitched at the group centres must reproduce the truth there.
+    assert result.metrics["amplitude"]["ssim"] > 0.95
+    assert result.metrics["phase"]["ssim"] > 0.95
+    from ptychopinn.data import load_product
+
+    product = load_product(result.product_path)
+    assert list(product.loss_values) == run.history["loss"]
+    with np.load(result.recon_path) as recon:
+        assert product.object.shape == recon["object"].shape
+    evaluated = pipeline.evaluate_files(result.recon_path, tiny_data["data"], tmp_path / "ev")
+    assert evaluated.metrics["amplitude"]["ssim"] == pytest.approx(
+        result.metrics["amplitude"]["ssim"]
+    )
+    assert (tmp_path / "ev" / "frc.png").exists()
+
+
+def test_infer_pixel_size_gives_positions_in_metres(tmp_path, tiny_data, numpy_backend):
+    configs = ptychopinn.config.load_config(None, {"training.output_dir": str(tmp_path / "r")})
+    run = pipeline.train(configs, tiny_data["train"])
+    result = pipeline.infer(
+        run.bundle_path, tiny_data["test"], output_dir=tmp_path / "i", pixel_size_m=5e-9
+    )
+    from ptychopinn.data import load, load_product
+
+    product = load_product(result.product_path)
+    scan = load(tiny_data["test"])
+    spacing = np.diff(np.sort(product.probe_position_x_m))
+    np.testing.assert_allclose(spacing, np.diff(np.sort(scan.xcoords)) * 5e-9, rtol=1e-6)
+
+
+def test_cli_train_and_infer_in_process(tmp_path, tiny_data, numpy_backend, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("training:\n  nepochs: 2\n  batch_size: 4\n")
+    code = main(
+        ["train", "--train-data", str(tiny_data["train"]), "--config", "c.yaml",
+         "--set", "training.nepochs=4", "-o", "run", "--quiet", "--accelerator", "cpu"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert len(json.loads((tmp_path / "run" / "history.json").read_text())["loss"]) == 4
+    code = main(
+        ["infer", "--model", "run/wts.h5.zip", "--data", str(tiny_data["test"]), "-o", "inf",
+         "--batch-size", "7", "--stitch-crop", "24"]
+    )  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "product.h5" in out.out
+    code = main(["evaluate", "--recon", "inf/recon.npz", "--truth", str(tiny_data["data"])])
+    assert code == 0
+    assert "amplitude: ssim" in capsys.readouterr().out
+
+
+def test_model_N_mismatch_is_a_clear_error(tmp_path, tiny_data, numpy_backend, capsys):
+    code = main(
+        ["train", "--train-data", str(tiny_data["train"]), "--set", "model.N=128",
+         "-o", str(tmp_path / "r")]
+    )  # fmt: skip
+    assert code == 2
+    assert "model expects N=128" in capsys.readouterr().err
+
+
+def test_demo_reports_better_after_training(tmp_path, numpy_backend, monkeypatch):
+    monkeypatch.setitem(demo.DEMO_DEFAULTS, "n_test_images", 48)
+    monkeypatch.setitem(demo.DEMO_DEFAULTS, "object_size", 160)
+    monkeypatch.setitem(demo.DEMO_DEFAULTS, "test_object_size", 160)
+    summary = demo.run_demo(
+        backend="pytorch", output_dir=tmp_path / "d", nepochs=2, n_images=48, log=lambda m: None
+    )
+    assert summary.after["amplitude"]["ssim"] > 0.95 > summary.before["amplitude"]["ssim"]
+    text = demo.format_summary(summary)
+    assert "backend pytorch, 2 epochs" in text and "untrained" in text
+    for name in ("comparison.png", "reconstruction.png", "frc.png", "loss.png"):
+        assert (tmp_path / "d" / "pictures" / name).exists()
+    assert "pictures/comparison.png" in (tmp_path / "d" / "report.md").read_text()
+
+
+def test_initial_weights_are_glorot_with_zero_biases():
+    shapes = {"a.weight": (8, 4, 3, 3), "a.bias": (8,), "log_scale": (), "probe": (2, 2)}
+    reference = {
+        "a.weight": np.ones(shapes["a.weight"], np.float32),
+        "a.bias": np.ones(8, np.float32),
+        "log_scale": np.asarray(3.0, np.float32),
+        "probe": np.full((2, 2), 1 + 1j, np.complex64),
+    }
+    w = demo.initial_weights(shapes, reference, seed=1)
+    limit = np.sqrt(6 / ((4 + 8) * 9))
+    assert np.abs(w["a.weight"]).max() <= limit and w["a.weight"].std() > limit / 4
+    assert not w["a.bias"].any() and w["log_scale"] == 3.0 and w["probe"].dtype == np.complex64
