@@ -206,3 +206,12 @@ def test_n128_builds_and_runs():
     x, rel = _inputs(1, b=1, n=128)
     with torch.no_grad():
         assert m(x, rel).pred_amp.shape == (1, 1, 128, 128)
+
+
+def test_negative_amplitude_gradient_is_correct():
+    """O = A exp(iφ) must differentiate correctly for A < 0 (torch.polar does not)."""
+    from ptychopinn.torch.model import _complex_object
+
+    a = torch.tensor([-0.3, 0.4], dtype=torch.float64, requires_grad=True)
+    p = torch.tensor([0.7, -1.1], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, p: torch.view_as_real(_complex_object(a, p)), (a, p))

@@ -44,6 +44,15 @@ def activation(name: str | None, x: torch.Tensor) -> torch.Tensor:
     )
 
 
+def _complex_object(amp: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+    """``O = A · exp(iφ)`` for real A of either sign.
+
+    Not ``torch.polar``: its backward assumes ``A >= 0`` and flips the sign of dL/dA
+    where A < 0 (the probe_big border and swish amplitudes are negative there).
+    """
+    return torch.complex(amp * torch.cos(phase), amp * torch.sin(phase))
+
+
 class ForwardOutput(NamedTuple):
     """Training-path outputs, all channels-first.
 
@@ -231,7 +240,7 @@ class PtychoPINN(nn.Module):
         device_type = x.device.type
         with torch.autocast(device_type=device_type, enabled=False):
             relative = relative.float()
-            obj = torch.polar(amp, phase)
+            obj = _complex_object(amp, phase)
             n = self.N
             P = physics.merge_size(relative, n)
             if self.config.object_big:
@@ -251,7 +260,7 @@ class PtychoPINN(nn.Module):
         """
         amp, phase = self.network(self.scaled_input(x))
         with torch.autocast(device_type=x.device.type, enabled=False):
-            obj = torch.polar(amp, phase)
+            obj = _complex_object(amp, phase)
             if self.config.object_big and self.C > 1:
                 merged = physics.merge(obj, relative.float(), probe_big=self.config.probe_big)
                 return physics.centre_crop(merged, self.N)
