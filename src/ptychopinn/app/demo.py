@@ -98,6 +98,8 @@ def run_demo(
     d = dict(DEMO_DEFAULTS)
     nepochs = nepochs or d["nepochs"]
     n_images = n_images or d["n_images"]
+    # A smaller training set (quick runs, tests) gets a proportionally smaller test set.
+    d["n_test_images"] = min(d["n_test_images"], max(32, n_images // 2))
     output_dir = Path(output_dir)
     chosen = get_backend(backend)  # fails fast, before any work, when it is not installed
     configs = load_config(
