@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from tqdm.auto import tqdm
 
 from ptychopinn.config import ExecutionConfig, TrainingConfig, layer_plan
 from ptychopinn.data import BundleError, GroupedData, ScanData, group, read_bundle, write_bundle
@@ -81,11 +82,13 @@ def _inference_fn(net: PtychoModel) -> Any:
     return fn
 
 
-def predict(model: Any, data: GroupedData, batch_size: int | None = None) -> np.ndarray:
+def predict(
+    model: Any, data: GroupedData, batch_size: int | None = None, *, progress: bool = False
+) -> np.ndarray:
     """Object patches for every group: ``(B, N, N, 1)`` complex64 (the inference path).
 
     Streams ``batch_size`` groups at a time (default 64): memory is the output plus
-    one batch.
+    one batch. ``progress`` shows a tqdm progress bar over the batches.
     """
     net = _as_model(model)
     check_data(data, net.config, "data")
@@ -94,7 +97,8 @@ def predict(model: Any, data: GroupedData, batch_size: int | None = None) -> np.
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     fn = _inference_fn(net)
     out = np.empty((len(data), data.N, data.N, 1), dtype=np.complex64)
-    for start in range(0, len(data), bs):
+    starts = range(0, len(data), bs)
+    for start in tqdm(starts, desc="predict", unit="batch", disable=not progress):
         stop = min(start + bs, len(data))
         x = np.ascontiguousarray(data.X[start:stop], dtype=np.float32)
         rel = np.ascontiguousarray(data.coords_relative[start:stop], dtype=np.float32)
