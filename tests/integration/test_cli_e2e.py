@@ -5,6 +5,9 @@ backend, ``train`` / ``infer`` / ``evaluate`` each run as their own ``python -m
 ptychopinn.app`` process (TensorFlow and torch never share a process). The two backends'
 pipelines run concurrently. Both runs' metrics go to ``$PARITY_REPORT_DIR`` (default
 ``parity-report/``) as ``integration.json`` and ``integration.md``.
+
+``--n-filters-scale 1`` keeps it small, and also checks that ``infer`` accepts a bundle
+whose model differs from the defaults (it once did not; tests/parity/FINDINGS.md §4).
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ EPOCHS = 2
 
 
 def _cli(cwd: pathlib.Path, *args: object, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"}
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONWARNINGS": "ignore",
+        "MPLBACKEND": "Agg",
+    }
     return subprocess.run([sys.executable, "-m", "ptychopinn.app", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, env=env, check=False)  # fmt: skip
 

@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # plain modules next to this file
 
-from parity_harness import (  # noqa: E402
+from parity_harness import (
     BACKENDS,
     EXTRA,
     GOLDEN,
@@ -40,8 +40,6 @@ def pytest_addoption(parser):
 def pytest_sessionfinish(session, exitstatus):
     if RECORDS or EXTRA:
         _write_report(pathlib.Path(os.environ.get("PARITY_REPORT_DIR", ROOT / "parity-report")))
-
-
 
 
 def _load_golden() -> dict[str, np.ndarray] | None:

@@ -80,7 +80,7 @@ def numpy_references(inp: dict[str, np.ndarray], settings: dict) -> dict[str, np
     exact for bilinear with zero fill); the training-path composite by float64
     central differences along fixed random directions (directional derivatives).
     """
-    import runner  # noqa: PLC0415 - the runner's NumPy adapter (no framework imports)
+    import runner
 
     ops = runner.NumpyOps()
     out = runner.task_ops(ops, inp, settings)
@@ -162,7 +162,9 @@ def grouped_data(N: int, gridsize: int, n_images: int = 16, seed: int = 1):
     return group(scan, gridsize=gridsize, seed=0, nphotons=MODEL_NPHOTONS)
 
 
-def portable_weights(cfg: dict, s0: float, probe: np.ndarray, seed: int = 7) -> dict[str, np.ndarray]:
+def portable_weights(
+    cfg: dict, s0: float, probe: np.ndarray, seed: int = 7
+) -> dict[str, np.ndarray]:
     """Deterministic canonical weights (Glorot-uniform range, sine-hashed, RNG-version proof).
 
     Biases are small non-zero values and ``log_scale = log(s0) + 0.1`` so that the input
@@ -185,7 +187,9 @@ def portable_weights(cfg: dict, s0: float, probe: np.ndarray, seed: int = 7) -> 
             u = 2 * (u - np.floor(u)) - 1  # uniform-ish in [-1, 1)
             if name.endswith(".weight"):
                 fan_in, fan_out = shape[1] * 9, shape[0] * 9
-                weights[name] = (u * np.sqrt(6 / (fan_in + fan_out))).reshape(shape).astype(np.float32)
+                weights[name] = (
+                    (u * np.sqrt(6 / (fan_in + fan_out))).reshape(shape).astype(np.float32)
+                )
             else:
                 weights[name] = (0.01 * u).reshape(shape).astype(np.float32)
     return weights
@@ -208,7 +212,7 @@ def make_model_inputs(indir, golden_data: dict, configs=None) -> tuple[dict[str,
 
     ``golden_data`` (stored inputs of the golden forward pass) is added as data key "golden".
     """
-    configs = list(configs if configs is not None else model_configs()) + [GOLDEN_CONFIG]
+    configs = [*(configs if configs is not None else model_configs()), GOLDEN_CONFIG]
     arrays: dict[str, np.ndarray] = {}
     scales = {"golden": float(golden_data["s0"])}
     for name in ("X", "rel", "probe"):

@@ -102,10 +102,13 @@ def run_backends(indir: pathlib.Path, outdir: pathlib.Path, tasks: str,
     t0 = time.perf_counter()
     full_env = {**os.environ, **(env or {})}
     for backend in backends:
-        log = open(outdir / f"log.{backend}.{tasks.replace(',', '+')}.txt", "w")  # noqa: SIM115
+        log = open(outdir / f"log.{backend}.{tasks.replace(',', '+')}.txt", "w")
         cmd = [sys.executable, str(RUNNER), "--backend", backend, "--task", tasks,
                "--in", str(indir), "--out", str(outdir)]  # fmt: skip
-        procs[backend] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env), log)
+        procs[backend] = (
+            subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env),
+            log,
+        )
     walls = {}
     for backend, (proc, log) in procs.items():
         rc = proc.wait(timeout=900)
@@ -124,5 +127,3 @@ def load_out(outdir: pathlib.Path, task: str, backend: str) -> dict[str, np.ndar
         pytest.fail(f"{backend} runner, task {task} raised:\n{err.read_text()[-3000:]}")
     with np.load(outdir / f"{task}.{backend}.npz", allow_pickle=False) as f:
         return dict(f)
-
-

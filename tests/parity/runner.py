@@ -242,7 +242,6 @@ class TFOps(Ops):
         out.update({f"after/{k}": v for k, v in self.export_weights(model).items() if k != "probe"})
         return out
 
-
     # ------------------------------------------------------------------ training / bundles
     def patch_initial_weights(self, weights) -> None:
         """train() has no initial-weights option: wrap its model builder to import them."""
@@ -277,8 +276,6 @@ class TFOps(Ops):
         from ptychopinn.tf import load_bundle
 
         return load_bundle(path)
-
-
 
 
 class TorchOps(Ops):
@@ -323,7 +320,9 @@ class TorchOps(Ops):
         return self._cl(self.p.reextract(self._cf(self._t(canvas)), self._rel(rel), N)).numpy()
 
     def illuminate(self, obj, probe, mask):
-        return self._cl(self.p.illuminate(self._cf(self._t(obj)), self._t(probe), mask=mask)).numpy()
+        return self._cl(
+            self.p.illuminate(self._cf(self._t(obj)), self._t(probe), mask=mask)
+        ).numpy()
 
     def diffract(self, psi):
         return self._cl(self.p.diffract(self._cf(self._t(psi)))).numpy()
@@ -409,7 +408,6 @@ class TorchOps(Ops):
         out.update({f"after/{k}": v for k, v in self.export_weights(model).items() if k != "probe"})
         return out
 
-
     # ------------------------------------------------------------------ training / bundles
     def patch_initial_weights(self, weights) -> None:
         """train() has no initial-weights option: wrap the network class it instantiates."""
@@ -445,8 +443,6 @@ class TorchOps(Ops):
         from ptychopinn.torch import workflow
 
         return workflow.load_bundle(path)
-
-
 
 
 # --------------------------------------------------------------------------- tasks
@@ -520,7 +516,6 @@ def task_ops(ops: Ops, inp: dict, settings: dict, args=None) -> dict:
             out[f"grad_chain_amp_{tag}"] = ga
             out[f"grad_chain_phase_{tag}"] = gp
     return {k: np.asarray(v) for k, v in out.items()}
-
 
 
 GROUPED_ARRAYS = ("X", "diffraction", "Y", "coords_nn", "coords_offsets", "coords_relative",

@@ -13,11 +13,10 @@ from __future__ import annotations
 import io
 import json
 
+import inputs as parity_inputs
 import numpy as np
 import pytest
 from parity_harness import BACKENDS, GOLDEN, check, load_out, rel_err
-
-import inputs as parity_inputs
 
 TOL_OPS = 1e-6  # the NumPy reference against itself (same code, maybe other BLAS/FFT)
 TOL_MODEL = 1e-4  # a float32 forward pass, either backend

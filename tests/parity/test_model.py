@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 
+import inputs as parity_inputs
 import pytest
 from parity_harness import BACKENDS, check, load_out, rel_err
-
-import inputs as parity_inputs
 
 TOL = 1e-4
 CONFIGS = parity_inputs.model_configs()
@@ -39,7 +38,9 @@ def test_model_parity(model_out, cfg):
         check(f"model:{backend} import/export", cid, rt, 0.0, kind="max abs diff")
     failures = []
     for name in ("obj", "pred_amp", "loss", "infer"):
-        err = rel_err(_get(model_out, "pytorch", cid, name), _get(model_out, "tensorflow", cid, name))
+        err = rel_err(
+            _get(model_out, "pytorch", cid, name), _get(model_out, "tensorflow", cid, name)
+        )
         from parity_harness import record
 
         if not record(f"model:{name}", cid, err, TOL):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
 import inputs as parity_inputs
+import pytest
 from parity_harness import BACKENDS, check, load_out, rel_err
 
 TOL = 1e-5  # max relative error, float32 (issue 8)
@@ -25,7 +24,9 @@ def ops_out(phase_a):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", FORWARD)
 def test_forward_matches_numpy(parity, ops_out, backend, name):
-    check(f"ops:{backend} vs numpy", name, rel_err(ops_out[backend][name], parity.ops_ref[name]), TOL)
+    check(
+        f"ops:{backend} vs numpy", name, rel_err(ops_out[backend][name], parity.ops_ref[name]), TOL
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -43,7 +44,9 @@ def test_forward_tf_vs_torch(ops_out, name):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", ["grad_nll", "grad_translate"])
 def test_gradient_matches_numpy(parity, ops_out, backend, name):
-    check(f"grad:{backend} vs numpy", name, rel_err(ops_out[backend][name], parity.ops_ref[name]), TOL)
+    check(
+        f"grad:{backend} vs numpy", name, rel_err(ops_out[backend][name], parity.ops_ref[name]), TOL
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

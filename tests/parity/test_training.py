@@ -15,7 +15,7 @@ import json
 
 import numpy as np
 import pytest
-from parity_harness import BACKENDS, EXTRA, check, load_out, rel_err, record
+from parity_harness import BACKENDS, EXTRA, check, load_out, record, rel_err
 
 TOL_FIRST = 0.01
 TOL_LAST = 0.05
@@ -91,7 +91,9 @@ def test_own_bundle_roundtrip(train_out, backend):
           rel_err(out["pred_reloaded"], out["pred"]), TOL_BUNDLE)  # fmt: skip
 
 
-@pytest.mark.parametrize(("writer", "reader"), [("tensorflow", "pytorch"), ("pytorch", "tensorflow")])
+@pytest.mark.parametrize(
+    ("writer", "reader"), [("tensorflow", "pytorch"), ("pytorch", "tensorflow")]
+)
 def test_cross_backend_bundle(phase_b, train_out, writer, reader):
     loaded = load_out(phase_b, "bundle_load", reader)
     ref = train_out[writer]
