@@ -16,7 +16,7 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 @pytest.fixture(scope="session")
 def scan():
     """A small simulated `lines` scan (N=64)."""
-    return simulate("lines", n_images=40, N=64, object_size=160, nphotons=1e6, seed=3)
+    return simulate("lines", n_images=24, N=64, object_size=128, nphotons=1e6, seed=3)
 
 
 @pytest.fixture(scope="session")
