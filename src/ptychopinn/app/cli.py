@@ -283,18 +283,17 @@ def _print_versions() -> int:
 
 
 def _config_show(args: argparse.Namespace) -> int:
-    from ptychopinn.config import load_config, to_file_dict
+    import tempfile
+
+    from ptychopinn.config import load_config, save_config
 
     if args.file is not None and not args.file.exists():
         raise FileNotFoundError(2, "No such file", str(args.file))
     configs = load_config(args.file, args.overrides)
-    data = to_file_dict(configs)
-    if args.format == "json":
-        print(json.dumps(data, indent=2))
-    else:
-        import yaml
-
-        print(yaml.safe_dump(data, sort_keys=False), end="")
+    # save_config writes exactly the layout load_config reads (YAML or JSON by suffix).
+    with tempfile.TemporaryDirectory() as tmp:
+        written = save_config(configs, Path(tmp) / f"resolved.{args.format}")
+        print(written.read_text(encoding="utf-8"), end="")
     return 0
 
 

@@ -23,7 +23,7 @@ __all__ = ["DEMO_DEFAULTS", "DemoSummary", "format_summary", "initial_weights", 
 # Sized by measurement on a 2-core CPU (numbers in CHANGELOG.md): PyTorch, the slower
 # backend on CPU, needs about 0.1 CPU-second per pattern and epoch at n_filters_scale=1.
 DEMO_DEFAULTS: dict[str, Any] = {
-    "n_images": 512,
+    "n_images": 384,
     "N": 64,
     "object_size": 256,
     "n_test_images": 256,
