@@ -95,7 +95,7 @@ def _infer_rate(scan, gridsize, precision, nfs=2):
 def _rss_child(n_patterns: int) -> float:
     """Peak RSS (MiB) of a fresh process that infers ``n_patterns`` patterns end to end."""
     code = (
-        "import os, resource\n"
+        "import os\n"
         "os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\n"
         "from ptychopinn.config import ModelConfig\n"
         "from ptychopinn.data import simulate, group\n"
@@ -106,7 +106,9 @@ def _rss_child(n_patterns: int) -> float:
         "del scan\n"
         "m = build_model(ModelConfig(N=64, n_filters_scale=2), data.probe, data.intensity_scale)\n"
         "stitch(predict(m, data, batch_size=64), data)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from the parent.
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print(int(hwm.split()[1]) / 1024)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -148,6 +150,7 @@ def main() -> None:
             result[f"train_groups_per_s_network_only_{key}"] = statistics.median(net)
             result[f"physics_overhead_{key}"] = statistics.median(net) / statistics.median(full) - 1
             result[f"first_step_overhead_s_{key}"] = statistics.median(first)
+            print(f"[bench_tf] {key}: {statistics.median(full):.1f} groups/s", file=sys.stderr)
     infer_variants = [("fp32", "32")] + ([] if args.no_bf16 else [("bf16", "bf16-mixed")])
     for gs in (1, 2):
         for label, precision in infer_variants:
