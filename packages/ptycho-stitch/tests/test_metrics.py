@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from ptychopinn.stitch import StitchError, frc, mae, ms_ssim, mse, psnr, psnr_legacy, ssim
+from ptychopinn.stitch import StitchError, evaluate, frc, mae, ms_ssim, mse, psnr, psnr_legacy, ssim
 from ptychopinn.stitch.metrics import MS_SSIM_WEIGHTS, frc_crossing, ssim_components
 
 
@@ -131,3 +131,17 @@ def test_small_image_errors() -> None:
         frc(np.ones((4, 4)), np.ones((4, 5)))
     assert ssim(np.ones((8, 8)), np.ones((8, 8))) == pytest.approx(1.0)
     assert ssim(np.ones((8, 8)), np.zeros((8, 8))) < 1
+
+
+def test_frc_crossing_of_a_curve_already_below_threshold_at_ring_zero() -> None:
+    """A flat image's FRC can start below the threshold; no division by zero."""
+    curve = np.array([0.0, 0.0, 0.0, 0.0])
+    assert frc_crossing(curve, 0.5) == 0.0
+
+
+def test_evaluate_a_constant_phase_image() -> None:
+    rng = np.random.default_rng(3)
+    truth = (0.5 + 0.5 * rng.random((48, 48))) * np.exp(1j * rng.random((48, 48)))
+    recon = np.full_like(truth, 0.7)
+    metrics = evaluate(recon, truth)
+    assert np.isfinite(metrics["phase"]["mae"])

@@ -186,6 +186,8 @@ def frc_crossing(curve: np.ndarray, threshold: float) -> float:
         return float(len(curve) - 1)
     r = int(below[0]) + 1
     hi, lo = float(curve[r - 1]), float(curve[r])
+    if hi <= threshold:  # already below at ring 0 (e.g. a flat image): nothing to interpolate
+        return float(r - 1)
     return (r - 1) + (hi - threshold) / (hi - lo)
 
 
