@@ -12,6 +12,7 @@ from ptychopinn.data import (
     group,
     neighbour_groups,
     physics,
+    simulate,
 )
 from ptychopinn.data.probe import default_probe, normalise_probe
 
@@ -112,7 +113,17 @@ def test_group_members_row_major_and_offsets() -> None:
     want = physics.extract(s.object, np.array([[s.xcoords[member], s.ycoords[member]]]), 8)[0]
     np.testing.assert_allclose(g.Y[b, :, :, c], want, atol=1e-5)
     assert g.intensity_scale == pytest.approx(np.sqrt(1e4) / 4)
+    # the probe is calibrated against the known object: mean Σ|P·Y|² = (N/2)²
+    energy = np.mean(np.sum(np.abs(g.probe[None, :, :, None] * g.Y) ** 2, axis=(1, 2)))
+    assert energy == pytest.approx(16.0, rel=1e-4)
+
+
+def test_group_probe_normalisation_without_calibration() -> None:
+    s = simulate("lines", n_images=40, N=8, nphotons=1e4, seed=2)
+    g = group(s, gridsize=2, seed=0, calibrate_probe=False)
     assert np.mean(np.abs(g.probe * physics.probe_mask(8))) == pytest.approx(0.25, rel=1e-5)
+    real = ScanData(s.xcoords, s.ycoords, s.diffraction, s.probe)  # no object: plain normalisation
+    np.testing.assert_allclose(group(real, gridsize=2, seed=0).probe, g.probe, rtol=1e-6)
 
 
 def test_group_seeded_and_options() -> None:

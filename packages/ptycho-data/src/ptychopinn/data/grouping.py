@@ -205,6 +205,7 @@ def group(
     probe_scale: float = 4.0,
     nphotons: float | None = None,
     intensity_scale: float | None = None,
+    calibrate_probe: bool = True,
 ) -> GroupedData:
     """Group a scan into GroupedData (B, N, N, C) per METHOD.md §4.
 
@@ -213,6 +214,15 @@ def group(
     normalised with ``probe_scale``. ``intensity_scale`` defaults to
     sqrt(nphotons)/(N/2), nphotons from the argument, then ``scan.metadata``,
     then 1e9. Ground-truth patches are taken at each member's own position.
+
+    ``calibrate_probe``: when the true object is known (simulation), rescale the
+    normalised probe so that the noise-free forward model of the true patches carries
+    the same mean energy as X, mean Σ|P·Y|² = (N/2)². Then s0·diffract(P·Y) reproduces
+    the measured counts at the closed-form s0, which is METHOD §4's dataset-derived
+    intensity scale expressed through the probe. Without it a dark object (the
+    simulated ``lines`` have mean |O|² ≈ 0.06) would need amplitudes above the
+    sigmoid's range until ``log_scale`` had grown by log 2, and short training runs
+    would not learn the object. Real data (no object) keeps the plain normalisation.
     """
     rng = np.random.default_rng(seed)
     base = np.arange(scan.n_positions)
@@ -245,6 +255,15 @@ def group(
     if intensity_scale is None:
         photons = nphotons if nphotons is not None else float(scan.metadata.get("nphotons", 1e9))
         intensity_scale = intensity_scale_closed_form(photons, n)
+    probe = normalise_probe(scan.probe, probe_scale)
+    if calibrate_probe and Y is not None:
+        model_energy = float(
+            np.mean(np.sum(np.abs(probe[None, :, :, None] * Y) ** 2, axis=(1, 2), dtype=np.float64))
+        )
+        if np.isfinite(model_energy) and model_energy > 0:
+            probe = (probe * np.float32(math.sqrt((n / 2) ** 2 / model_energy))).astype(
+                np.complex64
+            )
     return GroupedData(
         X=X,
         diffraction=diffraction,
@@ -253,7 +272,7 @@ def group(
         coords_offsets=offsets.astype(np.float32),
         coords_relative=relative.astype(np.float32),
         nn_indices=members.astype(np.int64),
-        probe=normalise_probe(scan.probe, probe_scale),
+        probe=probe,
         norm_factor=factor,
         intensity_scale=float(intensity_scale),
         object=scan.object,
