@@ -346,7 +346,7 @@ class TorchOps(Ops):
         ph = self._t(phase).requires_grad_(True)
         r = self._rel(rel)
         n = amp.shape[1]
-        obj = self._cf(torch.polar(a, ph))
+        obj = self._cf(torch.complex(a * torch.cos(ph), a * torch.sin(ph)))
         canvas = self.p.merge(obj, r, probe_big=probe_big)
         patches = self.p.reextract(canvas, r, n)
         pred = scale * self.p.diffract(self.p.illuminate(patches, self._t(probe)))
