@@ -86,7 +86,7 @@ def test_scandata_validation() -> None:
 
 def test_group_members_row_major_and_offsets() -> None:
     s = _scan(m=40)
-    g = group(s, gridsize=2, neighbor_count=4, seed=3)
+    g = group(s, gridsize=2, neighbor_count=4, seed=3, calibrate_probe=True)
     assert len(g) == 40 and g.X.shape == (40, 8, 8, 4) and g.gridsize == 2 and g.N == 8
     xs = g.coords_nn[:, 0, 0, :]
     ys = g.coords_nn[:, 0, 1, :]
@@ -120,7 +120,7 @@ def test_group_members_row_major_and_offsets() -> None:
 
 def test_group_probe_normalisation_without_calibration() -> None:
     s = simulate("lines", n_images=40, N=8, nphotons=1e4, seed=2)
-    g = group(s, gridsize=2, seed=0, calibrate_probe=False)
+    g = group(s, gridsize=2, seed=0)
     assert np.mean(np.abs(g.probe * physics.probe_mask(8))) == pytest.approx(0.25, rel=1e-5)
     real = ScanData(s.xcoords, s.ycoords, s.diffraction, s.probe)  # no object: plain normalisation
     np.testing.assert_allclose(group(real, gridsize=2, seed=0).probe, g.probe, rtol=1e-6)

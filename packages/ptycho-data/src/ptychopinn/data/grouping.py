@@ -205,7 +205,7 @@ def group(
     probe_scale: float = 4.0,
     nphotons: float | None = None,
     intensity_scale: float | None = None,
-    calibrate_probe: bool = True,
+    calibrate_probe: bool = False,
 ) -> GroupedData:
     """Group a scan into GroupedData (B, N, N, C) per METHOD.md §4.
 
@@ -215,14 +215,15 @@ def group(
     sqrt(nphotons)/(N/2), nphotons from the argument, then ``scan.metadata``,
     then 1e9. Ground-truth patches are taken at each member's own position.
 
-    ``calibrate_probe``: when the true object is known (simulation), rescale the
+    ``calibrate_probe`` (opt-in): when the true object is known (simulation), rescale the
     normalised probe so that the noise-free forward model of the true patches carries
     the same mean energy as X, mean Σ|P·Y|² = (N/2)². Then s0·diffract(P·Y) reproduces
     the measured counts at the closed-form s0, which is METHOD §4's dataset-derived
     intensity scale expressed through the probe. Without it a dark object (the
     simulated ``lines`` have mean |O|² ≈ 0.06) would need amplitudes above the
     sigmoid's range until ``log_scale`` had grown by log 2, and short training runs
-    would not learn the object. Real data (no object) keeps the plain normalisation.
+    start far from the data. Off by default until it is shown to speed up training
+    (it did not rescue the short demo runs). Real data (no object) is never calibrated.
     """
     rng = np.random.default_rng(seed)
     base = np.arange(scan.n_positions)
