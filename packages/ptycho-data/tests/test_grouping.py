@@ -10,6 +10,7 @@ from ptychopinn.data import (
     GroupedData,
     ScanData,
     group,
+    group_for_config,
     neighbour_groups,
     physics,
     simulate,
@@ -212,3 +213,21 @@ def test_grouped_subset_batches_split() -> None:
         GroupedData(**{**g.__dict__, "coords_nn": g.coords_nn[:, :, :, :2]})
     with pytest.raises(ValueError, match="X"):
         GroupedData(**{**g.__dict__, "X": g.X[:, :, :4]})
+
+
+def test_group_for_config_maps_the_configuration() -> None:
+    from ptychopinn.config import ModelConfig, TrainingConfig
+
+    s = simulate("lines", n_images=40, N=64, nphotons=1e6, seed=4)
+    training = TrainingConfig(
+        model=ModelConfig(gridsize=2, probe_scale=2.0), n_groups=12, neighbor_count=5, seed=7
+    )
+    got = group_for_config(s, training.model, training, nphotons=1e6)
+    want = group(
+        s, gridsize=2, n_groups=12, neighbor_count=5, seed=7, probe_scale=2.0, nphotons=1e6
+    )
+    np.testing.assert_array_equal(got.nn_indices, want.nn_indices)
+    np.testing.assert_array_equal(got.probe, want.probe)
+    assert got.intensity_scale == want.intensity_scale
+    other = group_for_config(s, training.model, training, nphotons=1e6, seed=8)
+    assert not np.array_equal(other.nn_indices, got.nn_indices)

@@ -158,23 +158,14 @@ def simulate_files(
 
 def group_for_model(scan: Any, model: Any, sampling: Any, nphotons: float | None) -> Any:
     """Group a scan with a ModelConfig and the sampling fields of a Training/InferenceConfig."""
-    from ptychopinn.data import group
+    from ptychopinn.data import group_for_config
 
     if scan.N != model.N:
         raise InputError(
             f"{scan.metadata.get('source', 'the data')}: patterns are {scan.N}x{scan.N} but the "
             f"model expects N={model.N}; set model.N={scan.N} or use matching data"
         )
-    return group(
-        scan,
-        gridsize=model.gridsize,
-        n_groups=sampling.n_groups,
-        neighbor_count=sampling.neighbor_count,
-        seed=sampling.seed,
-        n_subsample=sampling.n_subsample,
-        probe_scale=model.probe_scale,
-        nphotons=nphotons,
-    )
+    return group_for_config(scan, model, sampling, nphotons=nphotons)
 
 
 def _match_model_to_data(configs: dict[str, Any], scan: Any, log: Log) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from ptychopinn.data.bundle import (
     write_bundle,
 )
 from ptychopinn.data.errors import DataContractError
-from ptychopinn.data.grouping import GroupedData, group, neighbour_groups
+from ptychopinn.data.grouping import GroupedData, group, group_for_config, neighbour_groups
 from ptychopinn.data.io import (
     Product,
     load,
@@ -39,6 +39,7 @@ __all__ = [
     "__version__",
     "default_probe",
     "group",
+    "group_for_config",
     "infer_probe_size",
     "load",
     "load_npz",

@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -14,7 +15,7 @@ from ptychopinn.data.physics import extract, intensity_scale_closed_form
 from ptychopinn.data.probe import normalise_probe
 from ptychopinn.data.scan import ScanData
 
-__all__ = ["GroupedData", "group", "neighbour_groups"]
+__all__ = ["GroupedData", "group", "group_for_config", "neighbour_groups"]
 
 _MAX_COMBINATIONS = 100_000
 
@@ -277,4 +278,29 @@ def group(
         norm_factor=factor,
         intensity_scale=float(intensity_scale),
         object=scan.object,
+    )
+
+
+def group_for_config(
+    scan: ScanData,
+    model: Any,
+    sampling: Any,
+    nphotons: float | None = None,
+    seed: int | None = None,
+) -> GroupedData:
+    """Group ``scan`` as configured: ``model`` a ModelConfig, ``sampling`` a Training/InferenceConfig.
+
+    One place that maps the configuration onto :func:`group` (gridsize and probe_scale
+    from the model; n_groups, neighbor_count, n_subsample and seed from the sampling
+    config), shared by both backends and the application.
+    """
+    return group(
+        scan,
+        gridsize=model.gridsize,
+        n_groups=sampling.n_groups,
+        neighbor_count=sampling.neighbor_count,
+        seed=sampling.seed if seed is None else seed,
+        n_subsample=sampling.n_subsample,
+        probe_scale=model.probe_scale,
+        nphotons=nphotons,
     )

@@ -27,7 +27,14 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from ptychopinn.config import ExecutionConfig, TrainingConfig, layer_plan
-from ptychopinn.data import BundleError, GroupedData, ScanData, group, read_bundle, write_bundle
+from ptychopinn.data import (
+    BundleError,
+    GroupedData,
+    ScanData,
+    group_for_config,
+    read_bundle,
+    write_bundle,
+)
 from ptychopinn.data.bundle import load_portable, save_portable
 
 from .errors import TFBackendError, WeightsError
@@ -275,16 +282,7 @@ def _grouped(scan: ScanData | GroupedData, config: TrainingConfig, seed: int) ->
         raise TFBackendError(f"expected ScanData or GroupedData, got {type(scan).__name__}")
     if not np.all(np.isfinite(scan.diffraction)):
         raise TFBackendError("diffraction holds non-finite values (NaN/inf)")
-    return group(
-        scan,
-        gridsize=config.model.gridsize,
-        n_groups=config.n_groups,
-        neighbor_count=config.neighbor_count,
-        seed=seed,
-        n_subsample=config.n_subsample,
-        probe_scale=config.model.probe_scale,
-        nphotons=config.nphotons,
-    )
+    return group_for_config(scan, config.model, config, nphotons=config.nphotons, seed=seed)
 
 
 def stitch(patches: np.ndarray, data: GroupedData, crop: int = 20) -> Any:

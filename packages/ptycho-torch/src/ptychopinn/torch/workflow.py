@@ -22,7 +22,14 @@ from safetensors.torch import save as st_save
 
 import torch
 from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig, layer_plan
-from ptychopinn.data import BundleError, GroupedData, ScanData, group, read_bundle, write_bundle
+from ptychopinn.data import (
+    BundleError,
+    GroupedData,
+    ScanData,
+    group_for_config,
+    read_bundle,
+    write_bundle,
+)
 from ptychopinn.data.bundle import load_portable, save_portable
 
 from .errors import DataError, ModelMismatchError
@@ -382,16 +389,7 @@ def _grouped(scan: ScanData | GroupedData, config: TrainingConfig, seed: int) ->
         raise DataError(f"expected ScanData or GroupedData, got {type(scan).__name__}")
     if not np.all(np.isfinite(scan.diffraction)):
         raise DataError("diffraction holds non-finite values (NaN/inf)")
-    return group(
-        scan,
-        gridsize=config.model.gridsize,
-        n_groups=config.n_groups,
-        neighbor_count=config.neighbor_count,
-        seed=seed,
-        n_subsample=config.n_subsample,
-        probe_scale=config.model.probe_scale,
-        nphotons=config.nphotons,
-    )
+    return group_for_config(scan, config.model, config, nphotons=config.nphotons, seed=seed)
 
 
 def stitch(patches: np.ndarray, data: GroupedData, crop: int = 20) -> Any:
