@@ -20,6 +20,7 @@ from ptychopinn.data import (
     load_npz,
     load_product,
     product_from_scan,
+    save_npz,
     save_product,
     simulate,
 )
@@ -431,3 +432,13 @@ def test_h5_product_reads_ptychodus_17_root_names(tmp_path: Path) -> None:
     prod = load_product(path)
     assert prod.metadata["probe_energy_eV"] == energy + 1.0
     assert "mass_attenuation_m2_kg" in prod.metadata
+
+
+def test_save_npz_legacy_key_round_trips(tmp_path: Path) -> None:
+    s = simulate("lines", n_images=6, N=16, nphotons=1e6, seed=5)
+    path = save_npz(s, tmp_path / "legacy.npz", diffraction_key="diff3d")
+    with np.load(path) as f:
+        assert "diff3d" in f.files and "diffraction" not in f.files
+    np.testing.assert_array_equal(load_npz(path).diffraction, s.diffraction)
+    with pytest.raises(ValueError, match="diffraction_key"):
+        save_npz(s, tmp_path / "x.npz", diffraction_key="diff")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
-
-import numpy as np
 
 from .errors import InputError
 
@@ -31,25 +28,9 @@ def detect_format(path: Path) -> str:
 
 def save_legacy_npz(scan, path: Path) -> Path:
     """Write the legacy upstream layout: ``diff3d`` (M, N, N) amplitude plus the scan keys."""
-    arrays = {
-        "diff3d": scan.diffraction,
-        "probeGuess": scan.probe,
-        "xcoords": scan.xcoords,
-        "ycoords": scan.ycoords,
-        "xcoords_start": scan.xcoords_start,
-        "ycoords_start": scan.ycoords_start,
-        "scan_index": scan.scan_index,
-    }
-    if scan.object is not None:
-        arrays["objectGuess"] = scan.object
-    meta = {k: v for k, v in scan.metadata.items() if k != "source"}
-    arrays["metadata"] = np.asarray(json.dumps(meta, default=str, sort_keys=True))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
-    return path
+    from ptychopinn.data import save_npz
+
+    return save_npz(scan, path, diffraction_key="diff3d")
 
 
 def convert(

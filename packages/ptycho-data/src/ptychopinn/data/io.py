@@ -250,13 +250,22 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def save_npz(scan: ScanData, path: str | PathLike[str]) -> Path:
-    """Write ScanData to an upstream-compatible NPZ atomically; :func:`load_npz` round-trips it exactly."""
+def save_npz(
+    scan: ScanData, path: str | PathLike[str], diffraction_key: str = "diffraction"
+) -> Path:
+    """Write ScanData to an upstream-compatible NPZ atomically; :func:`load_npz` round-trips it exactly.
+
+    ``diffraction_key="diff3d"`` writes the legacy upstream name (also read back).
+    """
+    if diffraction_key not in ("diffraction", "diff3d"):
+        raise ValueError(
+            f"diffraction_key must be 'diffraction' or 'diff3d', got {diffraction_key!r}"
+        )
     p = Path(path)
     if p.suffix != ".npz":
         p = p.with_name(p.name + ".npz")
     arrays: dict[str, np.ndarray] = {
-        "diffraction": scan.diffraction,
+        diffraction_key: scan.diffraction,
         "probeGuess": scan.probe,
         "xcoords": scan.xcoords,
         "ycoords": scan.ycoords,
