@@ -145,3 +145,18 @@ def test_evaluate_a_constant_phase_image() -> None:
     recon = np.full_like(truth, 0.7)
     metrics = evaluate(recon, truth)
     assert np.isfinite(metrics["phase"]["mae"])
+
+
+def test_evaluate_an_amplitude_only_truth() -> None:
+    """A truth with zero phase everywhere (amplitude-only object) has no phase data range:
+    phase PSNR uses the full 2*pi range instead of failing; a constant amplitude has none."""
+    rng = np.random.default_rng(4)
+    truth = (0.2 + rng.random((48, 48))).astype(np.complex128)
+    recon = truth * np.exp(0.1j * rng.standard_normal((48, 48)))
+    metrics = evaluate(recon, truth, phase_align="none")
+    mse_phase = metrics["phase"]["mse"]
+    assert metrics["phase"]["psnr"] == pytest.approx(10 * np.log10((2 * np.pi) ** 2 / mse_phase))
+    assert np.isfinite(metrics["amplitude"]["psnr"])
+    flat = evaluate(np.full((48, 48), 0.7 + 0j), np.full((48, 48), 0.5 + 0j))
+    assert np.isnan(flat["amplitude"]["psnr"])
+    assert np.isfinite(flat["amplitude"]["ssim"])

@@ -38,6 +38,10 @@ def measure(
     """
     curve = frc(target, pred, smooth_sigma=frc_sigma)
     peak = data_range(target)
+    if peak <= 0:
+        # A constant target (e.g. the zero phase of an amplitude-only object) has no data
+        # range: phases fall back to their full range 2*pi; amplitudes have no PSNR.
+        peak = 2 * np.pi if unit_range else 0.0
     if unit_range:
         s_t, s_p, s_range = (target + np.pi) / (2 * np.pi), (pred + np.pi) / (2 * np.pi), 1.0
     else:
@@ -45,7 +49,7 @@ def measure(
     return {
         "mae": mae(target, pred),
         "mse": mse(target, pred),
-        "psnr": psnr(target, pred, peak=peak if peak > 0 else None),
+        "psnr": psnr(target, pred, peak=peak) if peak > 0 else float("nan"),
         "psnr_legacy": psnr_legacy(target, pred),
         "ssim": ssim(s_t, s_p, s_range),
         "ms_ssim": ms_ssim(s_t, s_p, s_range, sigma=ms_ssim_sigma),
