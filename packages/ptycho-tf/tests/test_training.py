@@ -192,3 +192,17 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_single_device(tmp_path):
     assert report["output_diff"] < 1e-2, report
     np.testing.assert_allclose(report["loss1"], report["loss2"], rtol=1e-4)
     assert Path(tmp_path).is_dir()
+
+
+def test_epoch_means_weight_batches_by_their_size(trained, grouped1):
+    """A short last batch counts by its size (as the torch backend logs it), so the reported
+    loss over a set does not depend on the batch size."""
+    cfg, result = trained
+    trainer = T._Trainer(result.model, cfg, name="trainer")
+    trainer.compile(optimizer="adam")
+    data = grouped1.subset(np.arange(17))
+    losses = [
+        trainer.evaluate(T.make_dataset(data, bs, shuffle=False), verbose=0, return_dict=True)
+        for bs in (16, 17)
+    ]
+    np.testing.assert_allclose(losses[0]["loss"], losses[1]["loss"], rtol=1e-5)

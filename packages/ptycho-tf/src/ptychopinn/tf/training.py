@@ -255,9 +255,14 @@ class _Trainer(keras.Model):
         parts["loss"] = total
         return parts
 
-    def _report(self, parts: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def _report(
+        self, parts: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
+    ) -> dict[str, tf.Tensor]:
+        # Epoch values are means over samples (each batch weighted by its size), as the
+        # torch backend logs them: a short last batch must not count as much as a full one.
+        n = tf.cast(tf.shape(batch["input"])[0], tf.float32)
         for name, value in parts.items():
-            self.trackers[name].update_state(value)
+            self.trackers[name].update_state(value, sample_weight=n)
         return {name: self.trackers[name].result() for name in parts}
 
     def train_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -268,10 +273,10 @@ class _Trainer(keras.Model):
         variables = self.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return self._report(parts)
+        return self._report(parts, batch)
 
     def test_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        return self._report(self._loss_parts(batch, training=False))
+        return self._report(self._loss_parts(batch, training=False), batch)
 
 
 # ---------------------------------------------------------------------- callbacks
