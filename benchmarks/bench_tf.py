@@ -21,7 +21,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 
@@ -30,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import numpy as np
 import tensorflow as tf
+from _rss import run_on_measured_scan
 
 from ptychopinn.config import ModelConfig
 from ptychopinn.data import group, simulate
@@ -93,25 +93,21 @@ def _infer_rate(scan, gridsize, precision, nfs=2):
 
 
 def _rss_child(n_patterns: int) -> float:
-    """Peak RSS (MiB) of a fresh process that infers ``n_patterns`` patterns end to end."""
-    code = (
+    """Peak RSS (MiB) of a fresh process doing what ``ptychopinn infer`` does on measured
+    data: load ``n_patterns`` patterns from NPZ, group, infer, stitch."""
+    body = (
         "import os\n"
         "os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\n"
         "from ptychopinn.config import ModelConfig\n"
-        "from ptychopinn.data import simulate, group\n"
+        "from ptychopinn.data import group, load_npz\n"
         "from ptychopinn.tf.model import build_model\n"
         "from ptychopinn.tf.workflow import predict, stitch\n"
-        f"scan = simulate('lines', n_images={n_patterns}, N=64, object_size=640, seed=0)\n"
-        "data = group(scan, seed=0)\n"
-        "del scan\n"
+        "data = group(load_npz(PATH), seed=0)\n"
         "m = build_model(ModelConfig(N=64, n_filters_scale=2), data.probe, data.intensity_scale)\n"
         "stitch(predict(m, data, batch_size=64), data)\n"
-        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from the parent.
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-        "print(int(hwm.split()[1]) / 1024)\n"
+        "print(hwm())\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    return float(run_on_measured_scan(n_patterns, body)[0])
 
 
 def main() -> None:

@@ -20,12 +20,11 @@ import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import time
 
 import numpy as np
 import torch
+from _rss import run_on_measured_scan
 
 from ptychopinn.config import ModelConfig, TrainingConfig
 from ptychopinn.data import group, simulate
@@ -82,25 +81,23 @@ def _infer_rate(scan, gridsize, precision, nfs=2):
 
 
 def _rss_child(n_patterns: int) -> tuple[float, float]:
-    """Peak RSS (MiB) of a fresh process that simulates and groups ``n_patterns`` patterns
-    (first value, the data alone) and then infers and stitches them (second value)."""
-    code = (
-        "import resource, torch, sys\n"
+    """Peak RSS (MiB) of a fresh process doing what ``ptychopinn infer`` does on measured
+    data: load ``n_patterns`` patterns from NPZ and group them (first value), then infer
+    and stitch (second value)."""
+    body = (
+        "import torch\n"
         f"torch.set_num_threads({torch.get_num_threads()})\n"
         "from ptychopinn.config import ModelConfig\n"
-        "from ptychopinn.data import simulate, group\n"
+        "from ptychopinn.data import group, load_npz\n"
         "from ptychopinn.torch import PtychoPINN, predict\n"
         "from ptychopinn.torch.workflow import stitch\n"
-        f"scan = simulate('lines', n_images={n_patterns}, N=64, object_size=640, seed=0)\n"
-        "data = group(scan, seed=0)\n"
-        "del scan\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "data = group(load_npz(PATH), seed=0)\n"
+        "before = hwm()\n"
         "m = PtychoPINN(ModelConfig(N=64, n_filters_scale=2), data.probe, data.intensity_scale)\n"
         "stitch(predict(m, data, batch_size=64), data)\n"
-        "print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        "print(before, hwm())\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    before, after = out.stdout.strip().splitlines()[-1].split()
+    before, after = run_on_measured_scan(n_patterns, body)
     return float(before), float(after)
 
 
@@ -145,7 +142,7 @@ def main() -> None:
     result["first_step_overhead_s"] = statistics.median(first_step)
     result["infer_patterns_for_rss"] = args.infer_patterns if not args.quick else 1000
     data_rss, total_rss = _rss_child(result["infer_patterns_for_rss"])
-    result["peak_rss_mib_after_simulate_and_group"] = data_rss
+    result["peak_rss_mib_after_load_and_group"] = data_rss
     result["peak_rss_mib_inference_end_to_end"] = total_rss
     result["peak_rss_mib_this_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result, indent=2, sort_keys=True))

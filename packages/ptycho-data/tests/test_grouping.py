@@ -231,3 +231,21 @@ def test_group_for_config_maps_the_configuration() -> None:
     assert got.intensity_scale == want.intensity_scale
     other = group_for_config(s, training.model, training, nphotons=1e6, seed=8)
     assert not np.array_equal(other.nn_indices, got.nn_indices)
+
+
+def test_whole_scan_gridsize_1_shares_memory_and_matches_a_copying_subset() -> None:
+    """Every point once, in order: diffraction and Y are views of the scan (no second copy
+    of a large scan); a subset still copies. Values are the same either way."""
+    scan = simulate("lines", n_images=40, N=16, object_size=48, seed=1)
+    whole = group(scan, gridsize=1)
+    assert np.shares_memory(whole.diffraction, scan.diffraction)
+    assert np.shares_memory(whole.Y, scan.Y)
+    part = group(scan, gridsize=1, n_groups=39, seed=0)
+    assert not np.shares_memory(part.diffraction, scan.diffraction)
+    rows = part.nn_indices[:, 0]
+    np.testing.assert_array_equal(part.diffraction, whole.diffraction[rows])
+    np.testing.assert_array_equal(part.Y, whole.Y[rows])
+    energy = np.sum(np.square(scan.diffraction.astype(np.float64)), axis=(1, 2))
+    factor = np.sqrt((16 / 2) ** 2 / energy.mean())
+    np.testing.assert_allclose(whole.norm_factor, factor, rtol=1e-12)
+    np.testing.assert_allclose(whole.X, scan.diffraction[..., None] * np.float32(factor), rtol=1e-6)

@@ -196,6 +196,16 @@ def neighbour_groups(
     return _order_members(members.astype(np.int64), x, y, gridsize)
 
 
+def _pattern_energy(diffraction: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Σ_HW diffraction² per pattern (M,), accumulated in float64 a chunk at a time, so
+    memory does not grow by a float64 copy of the whole stack (integer input is safe)."""
+    out = np.empty(diffraction.shape[0], dtype=np.float64)
+    for i in range(0, diffraction.shape[0], chunk):
+        block = diffraction[i : i + chunk].astype(np.float64)
+        out[i : i + chunk] = np.einsum("mij,mij->m", block, block)
+    return out
+
+
 def group(
     scan: ScanData,
     gridsize: int = 1,
@@ -237,18 +247,25 @@ def group(
     members = base[neighbour_groups(x, y, gridsize, n_groups, neighbor_count, rng)]  # (B, C)
     n = scan.N
     b, c = members.shape
-    energy = np.sum(np.square(scan.diffraction, dtype=np.float64), axis=(1, 2))  # (M,)
+    energy = _pattern_energy(scan.diffraction)  # (M,)
     mean_energy = float(np.mean(energy[members]))
     if not np.isfinite(mean_energy) or mean_energy <= 0:
         raise ValueError("the selected diffraction patterns are all zero; cannot normalise")
     factor = math.sqrt((n / 2) ** 2 / mean_energy)
-    diffraction = np.moveaxis(scan.diffraction[members], 1, 3)  # (B, N, N, C)
-    X = (diffraction * np.float32(factor)).astype(np.float32)
+    # Every point once, in order (gridsize 1 on a whole scan): views, not copies, of the
+    # scan's arrays, so memory for large scans does not double (GroupedData never writes them).
+    identity = c == 1 and b == scan.n_positions and bool(np.all(members[:, 0] == np.arange(b)))
+
+    def take(a: np.ndarray) -> np.ndarray:
+        return a[:, None] if identity else a[members]
+
+    diffraction = np.moveaxis(take(scan.diffraction), 1, 3)  # (B, N, N, C)
+    X = np.multiply(diffraction, np.float32(factor), dtype=np.float32)  # no extra copy
     xy = np.stack([scan.xcoords[members], scan.ycoords[members]], axis=1)[:, None]  # (B,1,2,C)
     offsets = xy.mean(axis=3, keepdims=True)
     relative = -(xy - offsets)
     if scan.Y is not None:
-        Y: np.ndarray | None = np.moveaxis(scan.Y[members], 1, 3)
+        Y: np.ndarray | None = np.moveaxis(take(scan.Y), 1, 3)
     elif scan.object is not None:
         pos = np.stack([scan.xcoords[members].ravel(), scan.ycoords[members].ravel()], axis=1)
         Y = np.moveaxis(extract(scan.object, pos, n).reshape(b, c, n, n), 1, 3)
