@@ -16,10 +16,12 @@ from ptychopinn.tf.model import build_model
 from ptychopinn.tf.training import train
 from ptychopinn.tf.workflow import save_bundle
 
-# The unsupervised (PINN) loss needs far more than the ~100 optimiser steps a 2-minute CPU
-# budget allows before the stitched amplitude beats an untrained network (measured: SSIM
-# flat at ~0.10 after 5 epochs of 320 patterns); the supervised mode trains the same
-# network, physics layers included, through the same train/save/load/predict/stitch path.
+# The unsupervised (PINN) loss does not beat an untrained network on stitched SSIM
+# reliably within a 2-minute CPU budget: at gridsize 1 single-pattern phase retrieval
+# stalls; with the recipe that learns (gridsize 2, dense grid, amplitude-only object,
+# lr 3e-3 -- `ptychopinn demo`, 30 epochs: SSIM 0.23 -> 0.33) 12 epochs gave +0.02 on one
+# simulated object and -0.03 on another. The supervised mode trains the same network,
+# physics layers included, through the same train/save/load/predict/stitch path.
 MODEL = "supervised"
 
 _INFER = textwrap.dedent(

@@ -3,9 +3,10 @@
 What this checks: the whole pipeline runs, the loss falls, the trained model differs
 from the untrained one, and a bundle loaded in a fresh process reproduces the
 in-process reconstruction and its metrics exactly. It does NOT assert that the stitched
-SSIM beats an untrained model's: measured here, neither the pinn nor the supervised
-model gets there within the few hundred optimiser steps a 2-core CI budget allows
-(both first learn the mean amplitude; the SSIM stays at the untrained ~0.1).
+SSIM beats an untrained model's: at gridsize 1 single-pattern phase retrieval stalls, and
+with the recipe that learns (gridsize 2 on a dense grid, amplitude-only object, lr 3e-3:
+`ptychopinn demo`, 30 epochs, SSIM 0.23 -> 0.28) the SSIM gain within a 2-minute budget
+(~12 epochs) depended on the simulated object: +0.02 on one, -0.03 on another.
 """
 
 from __future__ import annotations
