@@ -274,6 +274,10 @@ def test_run_cdi_example(scan, tmp_path, make_config, make_execution, monkeypatc
     assert amp.shape == phase.shape and amp.ndim == 2
     assert np.isfinite(amp).all()
     assert results["patches"].shape == (16, 64, 64, 1)
+    # As in the TensorFlow backend: metrics against the test object, or why there are none.
+    assert ("metrics" in results) != ("metrics_error" in results)
+    if "metrics" in results:
+        assert -1 <= results["metrics"]["amplitude"]["ssim"] <= 1
     _, _, no_stitch = TorchBackend().run_cdi_example(
         results["test_data"], results["test_data"], cfg.replace(output_dir=tmp_path / "b"), False
     )

@@ -412,7 +412,10 @@ def run_cdi_example(
 
     Returns ``(amplitude, phase, results)``; amplitude/phase are the stitched
     images (None without stitching); ``results['backend'] == 'pytorch'``, plus
-    ``patches``, ``history``, ``train_result`` and ``stitched`` (with its origin).
+    ``patches``, ``history``, ``train_result``, ``test_data``, ``stitched`` (with its
+    origin) and, when the test data carries its object, ``metrics``
+    (``ptychopinn.stitch.evaluate``; ``metrics_error`` when the stitched region cannot be
+    evaluated) -- the same results as the TensorFlow backend's.
     """
     train_g = _grouped(train_data, config, config.seed)
     test_g = _grouped(test_data, config, config.seed + 1)
@@ -432,6 +435,13 @@ def run_cdi_example(
         results["stitched"] = stitched
         amplitude = np.abs(stitched.image)
         phase = np.angle(stitched.image)
+        if test_g.object is not None:
+            from ptychopinn.stitch import StitchError, evaluate
+
+            try:
+                results["metrics"] = evaluate(stitched, test_g.object)
+            except StitchError as exc:  # e.g. too sparse a scan to hold a covered region
+                results["metrics_error"] = str(exc)
     return amplitude, phase, results
 
 
