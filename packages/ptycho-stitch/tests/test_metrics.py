@@ -160,3 +160,18 @@ def test_evaluate_an_amplitude_only_truth() -> None:
     flat = evaluate(np.full((48, 48), 0.7 + 0j), np.full((48, 48), 0.5 + 0j))
     assert np.isnan(flat["amplitude"]["psnr"])
     assert np.isfinite(flat["amplitude"]["ssim"])
+
+
+def test_evaluate_if_possible_reports_metrics_a_reason_or_nothing() -> None:
+    from ptychopinn.stitch import Stitched, evaluate_if_possible
+
+    rng = np.random.default_rng(5)
+    truth = (0.5 + rng.random((40, 40))) * np.exp(1j * rng.random((40, 40)))
+    covered = np.ones((20, 20), dtype=bool)
+    good = Stitched(image=truth[10:30, 10:30], origin=(10.0, 10.0), weights=covered.astype(float))
+    assert evaluate_if_possible(good, None) == {}
+    got = evaluate_if_possible(good, truth)
+    assert set(got) == {"metrics"} and got["metrics"]["amplitude"]["ssim"] == pytest.approx(1.0)
+    outside = Stitched(image=truth[:20, :20], origin=(500.0, 500.0), weights=covered.astype(float))
+    got = evaluate_if_possible(outside, truth)
+    assert set(got) == {"metrics_error"} and "outside the truth" in got["metrics_error"]

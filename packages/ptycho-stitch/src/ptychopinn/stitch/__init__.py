@@ -1,7 +1,7 @@
 """Stitching of patches into object images, alignment and image-quality metrics for ptychopinn.
 
 Public surface: :func:`reassemble`, :class:`Canvas`, :class:`Stitched`,
-:func:`canvas_geometry`, :func:`stitch_grid`, :func:`evaluate` and the metric and
+:func:`canvas_geometry`, :func:`stitch_grid`, :func:`evaluate` (:func:`evaluate_if_possible`) and the metric and
 alignment helpers re-exported below. See the package README for conventions.
 """
 
@@ -22,7 +22,7 @@ from ptychopinn.stitch.canvas import (
     reassemble,
 )
 from ptychopinn.stitch.errors import StitchError
-from ptychopinn.stitch.evaluation import evaluate, measure
+from ptychopinn.stitch.evaluation import evaluate, evaluate_if_possible, measure
 from ptychopinn.stitch.grid import stitch_grid
 from ptychopinn.stitch.metrics import (
     FRCResult,
@@ -47,6 +47,7 @@ __all__ = [
     "apply_shift",
     "canvas_geometry",
     "evaluate",
+    "evaluate_if_possible",
     "frc",
     "mae",
     "measure",

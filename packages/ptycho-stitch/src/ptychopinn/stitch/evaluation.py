@@ -123,3 +123,18 @@ def evaluate(
         "shape": rec.shape,
         "origin": origin,
     }
+
+
+def evaluate_if_possible(
+    recon: Stitched, truth: np.ndarray | None, **options: Any
+) -> dict[str, Any]:
+    """What a workflow reports about a reconstruction: ``{"metrics": evaluate(...)}``, or
+    ``{"metrics_error": reason}`` when the scanned region cannot be evaluated (e.g. too
+    sparse a scan to hold a covered rectangle), or ``{}`` without a truth. ``options``
+    go to :func:`evaluate`."""
+    if truth is None:
+        return {}
+    try:
+        return {"metrics": evaluate(recon, truth, **options)}
+    except StitchError as exc:
+        return {"metrics_error": str(exc)}

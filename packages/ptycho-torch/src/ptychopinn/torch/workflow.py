@@ -431,17 +431,13 @@ def run_cdi_example(
     }
     amplitude = phase = None
     if do_stitching:
+        from ptychopinn.stitch import evaluate_if_possible
+
         stitched = stitch(patches, test_g, stitch_crop)
         results["stitched"] = stitched
         amplitude = np.abs(stitched.image)
         phase = np.angle(stitched.image)
-        if test_g.object is not None:
-            from ptychopinn.stitch import StitchError, evaluate
-
-            try:
-                results["metrics"] = evaluate(stitched, test_g.object)
-            except StitchError as exc:  # e.g. too sparse a scan to hold a covered region
-                results["metrics_error"] = str(exc)
+        results.update(evaluate_if_possible(stitched, test_g.object))
     return amplitude, phase, results
 
 
