@@ -8,7 +8,9 @@ Measures (medians of ``--repeats`` runs, N=64, n_filters_scale 2, batch 16):
   so the physics overhead is a measured ratio;
 - inference end to end (grouping + forward + stitching) in patterns/s, float32 and bf16;
 - peak RSS of an inference pass over ``--infer-patterns`` patterns (streamed);
-- first-step overhead (the first optimizer step minus a steady-state step).
+- first-step overhead (the first optimizer step minus a steady-state step);
+- the roofline of this CPU for this network (``_ceiling.py``): measured 3x3-convolution
+  GFLOP/s in float32 and bf16 and the implied best patterns/s.
 
 Usage: ``python benchmarks/bench_torch.py [--quick]`` (``--quick``: fewer steps).
 """
@@ -24,6 +26,7 @@ import time
 
 import numpy as np
 import torch
+from _ceiling import ceiling
 from _rss import run_on_measured_scan
 
 from ptychopinn.config import ModelConfig, TrainingConfig
@@ -140,6 +143,8 @@ def main() -> None:
             key = f"gridsize{gs}_{'fp32' if precision == '32' else 'bf16'}"
             result[f"infer_patterns_per_s_end_to_end_{key}"] = statistics.median(rates)
     result["first_step_overhead_s"] = statistics.median(first_step)
+    x = torch.from_numpy(data[1].X[:16]).permute(0, 3, 1, 2)
+    result.update(ceiling(PtychoPINN(ModelConfig(N=64, n_filters_scale=2)), x))
     result["infer_patterns_for_rss"] = args.infer_patterns if not args.quick else 1000
     data_rss, total_rss = _rss_child(result["infer_patterns_for_rss"])
     result["peak_rss_mib_after_load_and_group"] = data_rss

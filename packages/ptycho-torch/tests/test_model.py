@@ -198,6 +198,10 @@ def test_channels_last_and_bf16_autocast():
     assert half.obj.dtype == torch.complex64
     err = float((half.pred_amp - full.pred_amp).abs().max() / full.pred_amp.abs().max())
     assert err < 0.05
+    # The output activations run in float32: amplitude and phase are not bf16-rounded.
+    for head in (half.amp, half.phase):
+        assert head.dtype == torch.float32
+        assert bool((head != head.to(torch.bfloat16).float()).any())
 
 
 def test_n128_builds_and_runs():
@@ -215,3 +219,44 @@ def test_negative_amplitude_gradient_is_correct():
     a = torch.tensor([-0.3, 0.4], dtype=torch.float64, requires_grad=True)
     p = torch.tensor([0.7, -1.1], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, p: torch.view_as_real(_complex_object(a, p)), (a, p))
+
+
+def test_upsampled_conv_equals_upsample_then_conv():
+    """The sub-pixel form of nearest-upsample + 3x3 conv: same values and gradients."""
+    from ptychopinn.torch.model import _upsampled_conv
+
+    g = torch.Generator().manual_seed(4)
+    conv = torch.nn.Conv2d(5, 2, 3, padding=1)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
+        conv.bias.copy_(torch.randn(2, generator=g))
+    x = torch.randn(3, 5, 7, 9, generator=g, requires_grad=True)
+    want = conv(torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
+    gw, gx = torch.autograd.grad((want * torch.arange(want.numel()).view_as(want)).sum(),
+                                 (conv.weight, x))  # fmt: skip
+    got = _upsampled_conv(x, conv, 2)
+    assert got.shape == want.shape == (3, 2, 14, 18)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    hw, hx = torch.autograd.grad((got * torch.arange(got.numel()).view_as(got)).sum(),
+                                 (conv.weight, x))  # fmt: skip
+    torch.testing.assert_close(hw, gw, rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(hx, gx, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("kw", [dict(gridsize=1), dict(gridsize=2, probe_big=False),
+                                dict(pad_object=False)])  # fmt: skip
+def test_network_same_with_and_without_the_folded_convolutions(kw, monkeypatch):
+    import ptychopinn.torch.model as tm
+
+    m = PtychoPINN(ModelConfig(N=64, n_filters_scale=1, **kw), seed=3)
+    with torch.no_grad():
+        for conv in m.modules():
+            if isinstance(conv, torch.nn.Conv2d):
+                conv.bias.uniform_(-0.1, 0.1)
+    x = torch.rand((2, m.C, 64, 64), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        folded = m.network(x)
+        monkeypatch.setattr(tm, "_FOLD_MAX_OUT", 0)
+        plain = m.network(x)
+    for a, b in zip(folded, plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

@@ -18,7 +18,14 @@ import numpy as np
 
 from . import pipeline, reports
 
-__all__ = ["DEMO_DEFAULTS", "DemoSummary", "format_summary", "initial_weights", "run_demo"]
+__all__ = [
+    "DEMO_DEFAULTS",
+    "DemoSummary",
+    "demo_overrides",
+    "format_summary",
+    "initial_weights",
+    "run_demo",
+]
 
 # Sized by measurement on a 2-core CPU (numbers in CHANGELOG.md). What makes a short run
 # learn: gridsize 2 on a dense grid scan (step N/8; each group's four patterns overlap, the
@@ -83,6 +90,27 @@ def initial_weights(
     return weights
 
 
+def demo_overrides(backend: str, nepochs: int, seed: int, output_dir: Path) -> dict[str, Any]:
+    """The demo's recipe as ``load_config`` overrides (CSV log, no early stopping)."""
+    d = DEMO_DEFAULTS
+    return {
+        "model.N": d["N"],
+        "model.n_filters_scale": d["n_filters_scale"],
+        "model.gridsize": d["gridsize"],
+        "model.probe_big": d["probe_big"],
+        "training.backend": backend,
+        "training.nepochs": nepochs,
+        "training.batch_size": d["batch_size"],
+        "training.learning_rate": d["learning_rate"],
+        "training.nphotons": d["nphotons"],
+        "training.seed": seed,
+        "training.output_dir": str(output_dir),
+        "inference.backend": backend,
+        "execution.logger": "csv",
+        "execution.early_stop_patience": None,
+    }
+
+
 def _log_scale_key(weights: Mapping[str, Any]) -> str | None:
     return next((k for k in weights if k.endswith("log_scale")), None)
 
@@ -106,26 +134,9 @@ def run_demo(
     n_images = n_images or d["n_images"]
     output_dir = Path(output_dir)
     chosen = get_backend(backend)  # fails fast, before any work, when it is not installed
-    configs = load_config(
-        None,
-        {
-            "model.N": d["N"],
-            "model.n_filters_scale": d["n_filters_scale"],
-            "model.gridsize": d["gridsize"],
-            "model.probe_big": d["probe_big"],
-            "training.backend": backend,
-            "training.nepochs": nepochs,
-            "training.batch_size": d["batch_size"],
-            "training.learning_rate": d["learning_rate"],
-            "training.nphotons": d["nphotons"],
-            "training.seed": seed,
-            "training.output_dir": str(output_dir / "model"),
-            "inference.backend": backend,
-            "execution.enable_progress_bar": not quiet,
-            "execution.logger": "csv",
-            "execution.early_stop_patience": None,
-        },
-    )
+    overrides = demo_overrides(backend, nepochs, seed, output_dir / "model")
+    overrides["execution.enable_progress_bar"] = not quiet
+    configs = load_config(None, overrides)
     model_config, training = configs["model"], configs["training"]
 
     log(

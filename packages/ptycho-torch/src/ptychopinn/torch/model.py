@@ -53,6 +53,45 @@ def _complex_object(amp: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
     return torch.complex(amp * torch.cos(phase), amp * torch.sin(phase))
 
 
+# A nearest upsampling followed by a convolution with at most this many output channels
+# runs as one sub-pixel convolution: oneDNN is slow for very thin convolutions (64 -> 1
+# at 64x64 ran at ~12 GFLOP/s against ~200 for wide ones), and the folded form also
+# skips materialising the upsampled input. Wider convolutions gain nothing (measured).
+_FOLD_MAX_OUT = 4
+
+# Row (and column) tap maps of the sub-pixel form: after nearest upsampling by 2, output
+# row 2i+a of a 3-tap 'same' convolution reads original rows i-1, i, i+1 with these
+# weights (a = 0: w0, w1+w2, 0; a = 1: 0, w0+w1, w2); zero padding stays zero padding.
+_PHASE_TAPS = ((( 1.0, 0.0, 0.0), (0.0, 1.0, 1.0), (0.0, 0.0, 0.0)),
+               (( 0.0, 0.0, 0.0), (1.0, 1.0, 0.0), (0.0, 0.0, 1.0)))  # fmt: skip
+
+
+def _upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Nearest upsampling by an integer ``factor`` (1: unchanged)."""
+    return x if factor == 1 else F.interpolate(x, scale_factor=factor, mode="nearest")
+
+
+def _upsampled_conv(x: torch.Tensor, conv: nn.Conv2d, factor: int) -> torch.Tensor:
+    """``conv(upsample(x, factor))`` without forming the upsampled input.
+
+    For factor 2 and a 3x3 'same' convolution, each of the four output phases
+    (row parity a, column parity b) is a 3x3 convolution of ``x`` with the folded kernel
+    ``R_a W C_b^T``; the phases are computed as 4·C_out channels and interleaved by
+    ``pixel_shuffle``. The same arithmetic up to summation order; differentiable in the
+    weights, so training uses it too. Other factors/kernels fall back to the plain path.
+    """
+    w = conv.weight
+    if factor != 2 or tuple(w.shape[-2:]) != (3, 3) or conv.padding != (1, 1):
+        return conv(_upsample(x, factor))
+    taps = torch.tensor(_PHASE_TAPS, dtype=w.dtype, device=w.device)  # (a, tap, k)
+    # folded[o, a, b, c, p, q] = sum_{k,l} taps[a, p, k] * w[o, c, k, l] * taps[b, q, l]
+    folded = torch.einsum("apk,ockl,bql->oabcpq", taps, w, taps)
+    folded = folded.reshape(w.shape[0] * 4, w.shape[1], 3, 3)
+    bias = conv.bias.repeat_interleave(4) if conv.bias is not None else None
+    y = F.conv2d(x, folded.contiguous(memory_format=torch.channels_last), bias, padding=1)
+    return F.pixel_shuffle(y, 2)
+
+
 class ForwardOutput(NamedTuple):
     """Training-path outputs, all channels-first.
 
@@ -183,36 +222,60 @@ class PtychoPINN(nn.Module):
         return torch.exp(self.log_scale)
 
     # ----------------------------------------------------------------- network
-    def _run(self, specs: tuple[LayerSpec, ...], x: torch.Tensor) -> torch.Tensor:
+    def _run(
+        self, specs: tuple[LayerSpec, ...], x: torch.Tensor, pending: int = 1
+    ) -> tuple[torch.Tensor, int]:
+        """Run ``specs`` on ``x``; returns ``(y, pending)``.
+
+        A nearest upsampling is deferred (``pending`` is its factor, 1 = none) until the
+        next operation needs it, so that an upsampling followed by a thin convolution
+        runs as one sub-pixel convolution (:func:`_upsampled_conv`). Nearest upsampling
+        commutes with channel slicing, so callers may slice a pending result.
+        """
         for spec in specs:
             if spec.kind == CONV2D:
-                x = activation(spec.activation, _lookup(self, spec.name)(x))
+                conv = _lookup(self, spec.name)
+                if pending > 1 and spec.out_channels <= _FOLD_MAX_OUT:
+                    y = _upsampled_conv(x, conv, pending)
+                else:
+                    y = conv(_upsample(x, pending))
+                if spec.activation not in (None, "relu"):
+                    # The output activations (sigmoid, pi*tanh, swish, softplus) run in
+                    # float32 under bf16 autocast, as in the TensorFlow backend, so the
+                    # object's amplitude and phase are not rounded to 8-bit mantissas.
+                    y = y.float()
+                x, pending = activation(spec.activation, y), 1
             elif spec.kind == MAXPOOL2D:
-                x = F.max_pool2d(x, spec.kernel_size)
+                x = F.max_pool2d(_upsample(x, pending), spec.kernel_size)
+                pending = 1
             elif spec.kind == UPSAMPLE2D:
-                x = F.interpolate(x, scale_factor=spec.kernel_size, mode="nearest")
+                ky, kx = spec.kernel_size
+                if ky != kx:
+                    x, pending = F.interpolate(_upsample(x, pending), scale_factor=(ky, kx)), 1
+                else:
+                    pending *= ky
             else:
                 raise ValueError(f"layer {spec.name}: unknown kind {spec.kind!r}")
-        return x
+        return x, pending
 
     def _branch(self, kind: str, features: torch.Tensor) -> torch.Tensor:
         plan = self.plan
-        dec = self._run(plan.stage(f"decoder_{kind}"), features)
+        dec, pending = self._run(plan.stage(f"decoder_{kind}"), features)
         if not plan.pad_object:
-            return self._run(plan.stage(f"{kind}_outer"), dec)
+            return _upsample(*self._run(plan.stage(f"{kind}_outer"), dec, pending))
         split = dec.shape[1] - 4
-        head = self._run(plan.stage(f"{kind}_head"), dec[:, :split])
+        head = _upsample(*self._run(plan.stage(f"{kind}_head"), dec[:, :split], pending))
         q = self.N // 4
         out = F.pad(head, (q, q, q, q))
         if plan.probe_big:
-            outer = self._run(plan.stage(f"{kind}_outer"), dec[:, split:])
+            outer = _upsample(*self._run(plan.stage(f"{kind}_outer"), dec[:, split:], pending))
             out = out + outer * self._outside_centre.to(outer.dtype)
         return out
 
     def network(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encoder and both decoders: (B, C, N, N) -> amplitude, phase (B, C_out, N, N) float32."""
         x = x.contiguous(memory_format=torch.channels_last)
-        features = self._run(self.plan.stage("encoder"), x)
+        features = _upsample(*self._run(self.plan.stage("encoder"), x))
         amp = self._branch("amp", features)
         phase = self._branch("phase", features)
         return amp.float(), phase.float()

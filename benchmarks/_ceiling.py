@@ -1,0 +1,105 @@
+"""What this CPU can do for this network at best: the roofline the backend numbers sit under.
+
+The network is ~all 3x3 convolutions, so its best possible rate is
+(convolution GFLOP/s of this CPU) / (GFLOP per pattern). Both are measured here with
+torch/oneDNN: a wide 3x3 convolution in channels-last layout (64 -> 64 channels at
+64x64, batch 16, one of the network's own layers), forward alone and forward +
+both backward passes, in float32 and bfloat16. The performance targets of the
+backend issues assume AMX-bf16 (~550 GFLOP/s); ``cpu_amx_bf16`` says whether this CPU
+has it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags of /proc/cpuinfo (empty where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def forward_gflop_per_pattern(model: nn.Module, x: torch.Tensor) -> float:
+    """Convolution GFLOP of one ``model.network`` forward, per sample of ``x``.
+
+    Counted from the layer shapes (2·k²·C_in·C_out per output pixel), hooks on every
+    ``nn.Conv2d``; folded upsample+conv layers count the FLOPs of the unfolded form.
+    """
+    total = 0
+
+    def hook(mod: nn.Conv2d, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        total += (
+            2
+            * out.shape[0]
+            * out.shape[2]
+            * out.shape[3]
+            * mod.weight[0].numel()
+            * mod.weight.shape[0]
+        )
+
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    handles = [m.register_forward_hook(hook) for m in convs]
+    try:
+        import ptychopinn.torch.model as tm
+
+        fold, tm._FOLD_MAX_OUT = tm._FOLD_MAX_OUT, 0  # count every conv through its module
+        with torch.inference_mode():
+            model.network(x)
+    finally:
+        tm._FOLD_MAX_OUT = fold
+        for h in handles:
+            h.remove()
+    return total / x.shape[0] / 1e9
+
+
+def conv_gflops(dtype: torch.dtype, train: bool, repeats: int = 10) -> float:
+    """GFLOP/s of a 64->64 3x3 channels-last convolution at 64x64, batch 16 (median)."""
+    x = torch.randn(16, 64, 64, 64, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    conv = nn.Conv2d(64, 64, 3, padding=1).to(dtype=dtype, memory_format=torch.channels_last)
+    flop = 2 * 16 * 64 * 64 * 64 * 64 * 9 * (3 if train else 1)
+    x.requires_grad_(train)
+    times = []
+    for i in range(repeats + 2):
+        t0 = time.perf_counter()
+        if train:
+            conv.zero_grad(set_to_none=True)
+            conv(x).sum().backward()
+        else:
+            with torch.inference_mode():
+                conv(x)
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    times.sort()
+    return flop / times[len(times) // 2] / 1e9
+
+
+def ceiling(model: nn.Module, x: torch.Tensor) -> dict[str, float | bool]:
+    """Measured conv GFLOP/s and the implied upper bounds for ``model`` (patterns/s)."""
+    flags = cpu_flags()
+    per_pattern = forward_gflop_per_pattern(model, x)
+    out: dict[str, float | bool] = {
+        "cpu_avx512_bf16": "avx512_bf16" in flags,
+        "cpu_amx_bf16": "amx_bf16" in flags,
+        "network_forward_gflop_per_pattern": per_pattern,
+    }
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        fwd = conv_gflops(dtype, train=False)
+        step = conv_gflops(dtype, train=True)
+        out[f"conv_gflops_forward_{name}"] = fwd
+        out[f"conv_gflops_train_{name}"] = step
+        # Upper bounds: every FLOP of the network at the rate of its best layer shape;
+        # a training step is ~3x the forward FLOPs (forward, grad-input, grad-weight).
+        out[f"ceiling_infer_patterns_per_s_{name}"] = fwd / per_pattern
+        out[f"ceiling_train_groups_per_s_gridsize1_{name}"] = step / (3 * per_pattern)
+    return out
