@@ -101,12 +101,14 @@ def test_train_reconstruct_round_trip(backend, tmp_path, scan, product, paramete
     for value in metrics.values():
         assert math.isfinite(value)
     # Two epochs on 256 patterns give a rough but real image (measured: amplitude SSIM
-    # 0.17 (tensorflow) / 0.19 (pytorch)); a flat image scores ~0. The same image moved
-    # by a few pixels must score worse: the stitched object sits on the input's grid.
+    # 0.17 (tensorflow) / 0.17-0.19 (pytorch)); a flat image scores ~0, and the same image
+    # moved by 4 px scores worse. That the stitched object sits exactly on the input's grid
+    # is tested with the true patches (test_conversions.py::
+    # test_true_patches_stitch_back_onto_the_object_grid): an image this rough cannot show
+    # it -- a 4-px shift changed its MSE by < 1 %, either way depending on the trajectory.
     assert metrics["amplitude.ssim"] > 0.1
     shifted = _scalars(_evaluate(np.roll(recon, (4, 4), axis=(0, 1)), scan))
     assert shifted["amplitude.ssim"] < metrics["amplitude.ssim"]
-    assert shifted["amplitude.mse"] > metrics["amplitude.mse"]
 
 
 def _scanned_region(scan):

@@ -1,4 +1,12 @@
-"""End to end: simulate 'lines' → train → save → load in a fresh process → infer → stitch → evaluate."""
+"""End to end: simulate 'lines' → train → save → load in a fresh process → infer → stitch → evaluate.
+
+The physics-informed (unsupervised) model is trained on a recipe that learns within a
+CPU test budget -- the `ptychopinn demo` recipe: a 17x17 grid scan (step 8 px) of an
+amplitude-only `lines` object, gridsize 2 (four overlapping patterns per group),
+probe_big off, n_filters_scale 1, lr 3e-3, 30 epochs (~80 s on 2 cores) -- and then
+reconstructs the scan it was trained on, as at a beamline. At gridsize 1 (single-pattern
+phase retrieval) or in a dozen epochs nothing beats an untrained network on SSIM.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +19,13 @@ import textwrap
 import numpy as np
 
 from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
-from ptychopinn.data import group, save_npz, simulate
+from ptychopinn.data import group_for_config, save_npz, simulate
 from ptychopinn.tf.model import build_model
 from ptychopinn.tf.training import train
 from ptychopinn.tf.workflow import save_bundle
 
-# The unsupervised (PINN) loss does not beat an untrained network on stitched SSIM
-# reliably within a 2-minute CPU budget: at gridsize 1 single-pattern phase retrieval
-# stalls; with the recipe that learns (gridsize 2, dense grid, amplitude-only object,
-# lr 3e-3 -- `ptychopinn demo`, 30 epochs: SSIM 0.23 -> 0.33) 12 epochs gave +0.02 on one
-# simulated object and -0.03 on another. The supervised mode trains the same network,
-# physics layers included, through the same train/save/load/predict/stitch path.
-MODEL = "supervised"
+# Measured with this recipe (seed 0): untrained 0.23, trained 0.33 (TF 2.20, 2 cores).
+MARGIN = 0.03
 
 _INFER = textwrap.dedent(
     """
@@ -33,8 +36,8 @@ _INFER = textwrap.dedent(
     scan = load_npz(sys.argv[1])
     out = {}
     for name in sys.argv[2:]:
-        model = load_bundle(name, expect_N=64, expect_gridsize=1)
-        data = group(scan, gridsize=1, seed=1, probe_scale=2.0)
+        model = load_bundle(name, expect_N=64, expect_gridsize=2)
+        data = group(scan, gridsize=2, seed=0, nphotons=1e9)
         patches = predict(model, data, batch_size=32)
         stitched = reassemble(patches[..., 0], data.coords_offsets[:, 0, :, 0], crop=20)
         metrics = evaluate(stitched, scan.object)
@@ -44,30 +47,27 @@ _INFER = textwrap.dedent(
 )
 
 
-def test_trained_beats_untrained_after_a_fresh_process_load(tmp_path):
-    # One small, densely scanned object: trained on, then reconstructed from a fresh process.
-    train_scan = simulate("lines", n_images=160, N=64, object_size=128, seed=12)
-    test_scan = train_scan
+def test_pinn_beats_untrained_after_a_fresh_process_load(tmp_path):
+    scan = simulate("lines", n_images=289, N=64, nphotons=1e9, seed=0, scan="grid", step=8.0,
+                    phase=False)  # fmt: skip
     cfg = TrainingConfig(
-        model=ModelConfig(N=64, gridsize=1, n_filters_scale=1, probe_scale=2.0, model_type=MODEL),
-        nepochs=6,
-        batch_size=8,
+        model=ModelConfig(N=64, gridsize=2, n_filters_scale=1, probe_big=False),
+        nepochs=30,
+        batch_size=16,
         learning_rate=3e-3,
         validation_fraction=0.0,
+        nphotons=1e9,
         output_dir=tmp_path / "run",
         seed=0,
     )
-    # probe_scale 2 puts the NLL optimum at s ≈ s0 for simulated 'lines' (at the default 4
-    # the optimum needs s ≈ 2·s0, which log_scale reaches only after many epochs while the
-    # sigmoid amplitude saturates meanwhile).
-    data = group(train_scan, gridsize=1, seed=1, probe_scale=2.0)
+    data = group_for_config(scan, cfg.model, cfg, nphotons=1e9)
     ex = ExecutionConfig(enable_progress_bar=False, logger="none", early_stop_patience=None)
     result = train(data, None, cfg, ex)
     assert result.history["loss"][-1] < result.history["loss"][0]
     trained = save_bundle(result.model, tmp_path / "trained.zip")
     fresh = build_model(cfg.model, data.probe, data.intensity_scale, data.norm_factor, seed=0)
     untrained = save_bundle(fresh, tmp_path / "untrained.zip")
-    scan_path = save_npz(test_scan, tmp_path / "test.npz")
+    scan_path = save_npz(scan, tmp_path / "scan.npz")
     proc = subprocess.run(
         [sys.executable, "-c", _INFER, str(scan_path), str(trained), str(untrained)],
         capture_output=True,
@@ -77,6 +77,7 @@ def test_trained_beats_untrained_after_a_fresh_process_load(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ssim = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert np.isfinite(ssim[str(trained)])
-    # Measured here: 0.160 trained vs 0.148 untrained (deterministic: seeded, op determinism).
-    assert ssim[str(trained)] > ssim[str(untrained)] + 0.005, ssim
+    assert np.isfinite(ssim[str(untrained)])
+    print(f"stitched amplitude SSIM: untrained {ssim[str(untrained)]:.3f}, "
+          f"trained {ssim[str(trained)]:.3f}")  # fmt: skip
+    assert ssim[str(trained)] > ssim[str(untrained)] + MARGIN, ssim
