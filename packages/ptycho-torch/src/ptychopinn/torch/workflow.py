@@ -191,14 +191,16 @@ def predict(
 ) -> np.ndarray:
     """Object patches for every group: ``(B, N, N, 1)`` complex64 (the inference path).
 
-    Streams ``batch_size`` groups at a time (default 64) under ``torch.inference_mode``;
+    Streams ``batch_size`` groups at a time (default 16 on CPU, where small batches keep
+    the activations in cache -- 8 % faster than 64 on 2 cores -- and 64 on accelerators)
+    under ``torch.inference_mode``;
     memory is the output plus one batch. ``precision="bf16-mixed"`` runs the network
     in bfloat16 (physics and the complex object stay float32).
     """
     net = _as_model(model)
     check_data(data, net.config, "data")
-    bs = int(batch_size) if batch_size else 64
     dev = torch.device(device) if device is not None else next(net.parameters()).device
+    bs = int(batch_size) if batch_size else (16 if dev.type == "cpu" else 64)
     out = np.empty((len(data), data.N, data.N, 1), dtype=np.complex64)
     was_training = net.training
     net.eval()
