@@ -4,9 +4,9 @@ The network is ~all 3x3 convolutions, so its best possible rate is
 (convolution GFLOP/s of this CPU) / (GFLOP per pattern). Both are measured here with
 torch/oneDNN: the network's wide 3x3 convolution shapes (64/128/256 channels at
 64/32/16 px, batch 16, channels-last), forward alone and forward + both backward
-passes, in float32 and bfloat16; the fastest shape sets the ceiling. The performance targets of the
-backend issues assume AMX-bf16 (~550 GFLOP/s); ``cpu_amx_bf16`` says whether this CPU
-has it.
+passes, in float32 and bfloat16; the fastest shape sets the ceiling. The performance
+targets of the backend issues assume AMX-bf16 (~550 GFLOP/s); ``cpu_amx_bf16`` says
+whether this CPU has it.
 """
 
 from __future__ import annotations
@@ -50,14 +50,13 @@ def forward_gflop_per_pattern(model: nn.Module, x: torch.Tensor) -> float:
 
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     handles = [m.register_forward_hook(hook) for m in convs]
+    fold = model.fold_max_out
+    model.fold_max_out = 0  # every conv through its module, so that the hooks count it
     try:
-        import ptychopinn.torch.model as tm
-
-        fold, tm._FOLD_MAX_OUT = tm._FOLD_MAX_OUT, 0  # count every conv through its module
         with torch.inference_mode():
             model.network(x)
     finally:
-        tm._FOLD_MAX_OUT = fold
+        model.fold_max_out = fold
         for h in handles:
             h.remove()
     return total / x.shape[0] / 1e9

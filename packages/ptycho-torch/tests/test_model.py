@@ -245,9 +245,7 @@ def test_upsampled_conv_equals_upsample_then_conv():
 
 @pytest.mark.parametrize("kw", [dict(gridsize=1), dict(gridsize=2, probe_big=False),
                                 dict(pad_object=False)])  # fmt: skip
-def test_network_same_with_and_without_the_folded_convolutions(kw, monkeypatch):
-    import ptychopinn.torch.model as tm
-
+def test_network_same_with_and_without_the_folded_convolutions(kw):
     m = PtychoPINN(ModelConfig(N=64, n_filters_scale=1, **kw), seed=3)
     with torch.no_grad():
         for conv in m.modules():
@@ -256,7 +254,7 @@ def test_network_same_with_and_without_the_folded_convolutions(kw, monkeypatch):
     x = torch.rand((2, m.C, 64, 64), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         folded = m.network(x)
-        monkeypatch.setattr(tm, "_FOLD_MAX_OUT", 0)
+        m.fold_max_out = 0
         plain = m.network(x)
     for a, b in zip(folded, plain, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

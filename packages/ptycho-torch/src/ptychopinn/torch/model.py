@@ -162,6 +162,8 @@ class PtychoPINN(nn.Module):
         self.plan: LayerPlan = layer_plan(model)
         self.N = model.N
         self.C = model.gridsize**2
+        #: Upsample + conv with at most this many outputs runs folded (0: never; same values).
+        self.fold_max_out = _FOLD_MAX_OUT
         n = self.N
         for spec in self.plan.conv_layers():
             k = spec.kernel_size
@@ -235,7 +237,7 @@ class PtychoPINN(nn.Module):
         for spec in specs:
             if spec.kind == CONV2D:
                 conv = _lookup(self, spec.name)
-                if pending > 1 and spec.out_channels <= _FOLD_MAX_OUT:
+                if pending > 1 and spec.out_channels <= self.fold_max_out:
                     y = _upsampled_conv(x, conv, pending)
                 else:
                     y = conv(_upsample(x, pending))
