@@ -42,9 +42,10 @@ def run_backend(backend: str, epochs: int, seed: int) -> dict:
         "seed": seed,
         "n_filters_scale": d["n_filters_scale"],
     }
+    out_dir = Path(os.environ.get("TMPDIR", "/tmp")) / "bench_precision"
+    data = None
     for precision in ("32", "bf16-mixed"):
-        out_dir = os.path.join(os.environ.get("TMPDIR", "/tmp"), "bench_precision")
-        overrides = demo_overrides(backend, epochs, seed, Path(out_dir))
+        overrides = demo_overrides(backend, epochs, seed, out_dir)
         overrides.update({
             "execution.precision": precision,
             "execution.enable_progress_bar": False,
@@ -52,7 +53,10 @@ def run_backend(backend: str, epochs: int, seed: int) -> dict:
             "execution.enable_checkpointing": False,
         })  # fmt: skip
         configs = load_config(None, overrides)
-        data = pipeline.group_for_model(scan, configs["model"], configs["training"], d["nphotons"])
+        if data is None:  # the same groups for both precisions
+            data = pipeline.group_for_model(
+                scan, configs["model"], configs["training"], d["nphotons"]
+            )
         t0 = time.perf_counter()
         result = chosen.train(data, None, configs["training"], configs["execution"])
         seconds = time.perf_counter() - t0
