@@ -218,10 +218,12 @@ def ptychodus(session: nox.Session) -> None:
 
 @nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
-    """Run every benchmark script; each prints one JSON document."""
+    """Run every benchmark script; each prints one JSON document (bench_quality in its
+    2-minute --quick form: the full run is hours, `python benchmarks/bench_quality.py`)."""
     _sync(session, "--all-packages", "--no-default-groups")
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-        session.run("python", str(script), *session.posargs)
+        quick = ["--quick"] if script.name == "bench_quality.py" else []
+        session.run("python", str(script), *quick, *session.posargs)
 
 
 @nox.session(python="3.11")

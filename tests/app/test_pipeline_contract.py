@@ -202,3 +202,64 @@ def test_initial_weights_are_glorot_with_zero_biases():
     limit = np.sqrt(6 / ((4 + 8) * 9))
     assert np.abs(w["a.weight"]).max() <= limit and w["a.weight"].std() > limit / 4
     assert not w["a.bias"].any() and w["log_scale"] == 3.0 and w["probe"].dtype == np.complex64
+
+
+def _write_recon(path, image, origin):
+    np.savez(path, object=image.astype(np.complex64), origin=np.asarray(origin, dtype=np.float64))
+    return path
+
+
+def test_evaluate_registers_scales_and_draws_what_it_measured(tmp_path, tiny_data):
+    """evaluate: a sub-pixel-shifted, scaled reconstruction with a fractional origin is
+    registered (shift reported), scaled, and the figure shows the images measured."""
+    from ptychopinn.data import load
+    from ptychopinn.stitch import apply_shift
+
+    truth = load(tiny_data["data"]).object.astype(np.complex128)
+    x0, y0 = 10.25, 12.0
+    # the truth moved by (0.6, -0.8) px, 20x too faint, sampled at a fractional origin
+    moved = apply_shift(truth, (0.6 - (y0 - round(y0)), -0.8 - (x0 - round(x0))), edge="reflect")
+    image = 0.05 * moved[12:112, 10:130]
+    recon = _write_recon(tmp_path / "recon.npz", image, (x0, y0))
+    result = pipeline.evaluate_files(recon, tiny_data["data"], tmp_path / "ev")
+    metrics = result.metrics
+    assert metrics["shift"] == pytest.approx([-0.6, 0.8], abs=0.05)
+    assert metrics["amplitude_scale"] == pytest.approx(20.0, rel=0.02)
+    assert metrics["amplitude"]["ssim"] > 0.95 and metrics["phase"]["ssim"] > 0.95
+    assert metrics["phase_note"] is None and metrics["registration_note"] is None
+    saved = json.loads(result.metrics_path.read_text())
+    assert saved["shift"] == pytest.approx(metrics["shift"])
+    assert (tmp_path / "ev" / "evaluation.png").exists()
+    plain = pipeline.evaluate_files(recon, tiny_data["data"], tmp_path / "ev2", register=False)
+    assert plain.metrics["shift"] is None
+    assert plain.metrics["amplitude"]["ssim"] < metrics["amplitude"]["ssim"] - 0.05
+    # what the figure draws: the aligned images, amplitude scaled to the truth's
+    aligned = pipeline.align_to_truth(pipeline._read_recon(recon), truth)
+    assert aligned.alignment.amplitude_scale == pytest.approx(metrics["amplitude_scale"])
+    again = pipeline.evaluate_aligned(aligned)
+    assert again["amplitude"]["mse"] == pytest.approx(metrics["amplitude"]["mse"], rel=1e-5)
+    mse = float(np.mean((np.abs(aligned.recon) - np.abs(aligned.truth)) ** 2))
+    assert mse == pytest.approx(metrics["amplitude"]["mse"], rel=1e-3)
+
+
+def test_evaluate_without_truth_phase_structure_says_so(tmp_path, tiny_data, capsys):
+    from ptychopinn.data import load
+
+    truth = np.abs(load(tiny_data["data"]).object).astype(np.complex64)  # amplitude only
+    np.save(tmp_path / "truth.npy", truth)
+    rng = np.random.default_rng(0)
+    recon = truth[12:112, 10:130] * np.exp(0.2j * rng.standard_normal((100, 120)))
+    _write_recon(tmp_path / "recon.npz", recon, (10.0, 12.0))
+    code = main(["evaluate", "--recon", str(tmp_path / "recon.npz"),
+                 "--truth", str(tmp_path / "truth.npy"), "-o", str(tmp_path / "ev")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "note: truth has no phase structure" in out and "registration shift" in out
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["phase"]["ssim"] is None and metrics["phase"]["frc_curve"] is None
+    assert metrics["phase"]["mae"] > 0.1
+    assert "no phase structure" in (tmp_path / "ev" / "evaluation.md").read_text()
+    code = main(["evaluate", "--recon", str(tmp_path / "recon.npz"), "--no-register",
+                 "--truth", str(tmp_path / "truth.npy"), "-o", str(tmp_path / "ev2")])  # fmt: skip
+    assert code == 0 and "registration shift" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "ev2" / "metrics.json").read_text())["shift"] is None

@@ -67,3 +67,40 @@ def test_write_report_links_pictures_and_lists_metrics(tmp_path):
     assert "| amplitude.ssim | 0.1 | 0.8 |" in text
     assert '"nepochs": 3' in text
     assert "12.35" in text
+
+
+def _smooth(seed: int, shape=(48, 56)) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    amp = 0.5 + gaussian_filter(rng.random(shape), 2)
+    phase = gaussian_filter(rng.random(shape), 2) - 0.5
+    return amp * np.exp(1j * phase)
+
+
+def test_reconstruction_figure_scales_the_amplitude_as_the_metrics_do():
+    """A reconstruction 100x too faint used to draw a black panel (it shared the truth's
+    colour limits unscaled) and an amplitude 'error' map that was the truth itself."""
+    truth = _smooth(3)
+    recon = 0.01 * truth  # right structure, arbitrary scale (as a network may give)
+    scaled, factor = reports.match_amplitude(recon, truth)
+    assert factor == pytest.approx(100.0)
+    assert reports.match_amplitude(scaled, truth)[1] == pytest.approx(1.0)  # idempotent
+    fig = reports._reconstruction_figure(recon, truth, "reconstruction")
+    panels = [ax for ax in fig.axes if ax.images]  # the six image panels, row by row
+    amp_recon, amp_truth, amp_error = (ax.images[0] for ax in panels[:3])
+    np.testing.assert_allclose(amp_recon.get_array(), np.abs(truth), rtol=1e-6)
+    low, high = amp_recon.get_clim()
+    assert low < np.median(np.asarray(amp_recon.get_array())) < high  # inside the limits: not black
+    assert amp_recon.get_clim() == amp_truth.get_clim()
+    # |scaled recon - truth|, not |recon - truth| (which is 0.99 |truth|)
+    assert float(np.max(amp_error.get_array())) < 1e-6
+    assert "x100" in panels[0].get_title()
+    phase_error = panels[5].images[0].get_array()
+    assert float(np.max(phase_error)) < 1e-6
+    # a real error shows as itself
+    worse = truth.copy()
+    worse[10:20, 10:20] *= 1.5
+    fig = reports._reconstruction_figure(0.01 * worse, truth, "r")
+    err = [ax for ax in fig.axes if ax.images][2].images[0].get_array()
+    assert float(np.max(err[:8, :])) < 0.05 * float(np.max(err[10:20, 10:20]))

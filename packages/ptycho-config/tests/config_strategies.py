@@ -119,4 +119,7 @@ def executions(draw):
         early_stop_patience=draw(st.none() | st.integers(1, 100)),
         inference_batch_size=draw(st.integers(1, 4096)),
         jit_compile=draw(st.booleans()),
+        collapse_check=draw(st.booleans()),
+        stall_patience=draw(st.none() | st.integers(1, 100)),
+        stall_tolerance=draw(non_negative),
     )

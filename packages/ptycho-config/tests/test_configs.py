@@ -118,6 +118,10 @@ INVALID = [
     (E, {"early_stop_patience": 0}, ["early_stop_patience=0", "integer >= 1 or null"]),
     (E, {"inference_batch_size": 0}, ["inference_batch_size=0"]),
     (E, {"jit_compile": 1}, ["jit_compile=1"]),
+    (E, {"collapse_check": "yes"}, ["collapse_check='yes'", "true or false"]),
+    (E, {"stall_patience": 0}, ["stall_patience=0", "integer >= 1 or null"]),
+    (E, {"stall_tolerance": -1e-5}, ["stall_tolerance=-1e-05", "[0, inf)"]),
+    (E, {"stall_tolerance": None}, ["stall_tolerance=None"]),
 ]
 
 
@@ -166,6 +170,7 @@ def test_defaults_match_the_interface_contract():
     e = E()
     assert (e.accelerator, e.devices, e.precision, e.logger) == ("auto", "auto", "32", "csv")
     assert e.early_stop_patience == 5 and e.inference_batch_size == 64 and not e.jit_compile
+    assert e.collapse_check and e.stall_patience == 10 and e.stall_tolerance == 1e-5
 
 
 def test_configs_are_frozen_and_hashable():

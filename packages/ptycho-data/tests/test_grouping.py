@@ -41,6 +41,20 @@ def test_default_probe_shape_and_radius() -> None:
         default_probe(2)
 
 
+def test_defocused_probe_breaks_the_twin_symmetry() -> None:
+    flat, curved = default_probe(64), default_probe(64, defocus=1.0)
+    np.testing.assert_allclose(np.abs(curved), np.abs(flat), atol=1e-6)
+    t = np.arange(64) - 31.5
+    r2 = (t[:, None] ** 2 + t[None, :] ** 2) / 16**2
+    inside = np.abs(flat) > 0.5
+    np.testing.assert_allclose(np.angle(curved * np.exp(-1j * np.pi * r2))[inside], 0.0, atol=1e-5)
+    # the conjugate twin of the field is no longer the field itself
+    assert np.abs(np.conj(curved[::-1, ::-1]) - curved).max() > 0.5
+    assert np.abs(np.conj(flat[::-1, ::-1]) - flat).max() < 1e-6
+    with pytest.raises(ValueError, match="defocus"):
+        default_probe(64, defocus=float("nan"))
+
+
 def test_normalise_probe() -> None:
     p = default_probe(32) * 7
     q = normalise_probe(p, probe_scale=4.0)

@@ -224,11 +224,28 @@ def test_diffract_parseval_and_centre(dtype: type) -> None:
 def test_poisson_nll_values() -> None:
     pred = np.array([1.0, 2.0, 0.0])
     target = np.array([1.0, 1.0, 0.0])
-    expected = np.mean([1.0, 4.0 - np.log(4.0), 1e-12])
+    # saturated form λ - y - y·log(λ/y): 0 at a perfect fit, λ where y = 0
+    expected = np.mean([0.0, 4.0 - 1.0 - np.log(4.0), 1e-12])
     assert physics.poisson_nll(pred, target) == pytest.approx(expected)
-    # minimised where pred == target
+    # minimised (at 0) where pred == target
     t = np.array([3.0])
+    assert physics.poisson_nll(t, t) == pytest.approx(0.0, abs=1e-12)
     assert physics.poisson_nll(t, t) < physics.poisson_nll(t * 1.1, t)
+
+
+def test_poisson_nll_is_bare_nll_plus_a_constant() -> None:
+    """Same gradients as ``λ - y·log λ``; never negative, even at 10⁹-photon counts."""
+    rng = np.random.default_rng(3)
+    target = rng.uniform(0.0, 3e3, size=(4, 8, 8))
+    target[0, 0, 0] = 0.0
+    y = target**2
+    const = np.mean(np.where(y > 0, y * np.log(np.maximum(y, 1e-300)), 0.0) - y)
+    for pred in (target * 1.3, rng.uniform(0.0, 3e3, size=target.shape)):
+        lam = np.maximum(pred**2, 1e-12)
+        bare = np.mean(lam - y * np.log(lam))
+        nll = physics.poisson_nll(pred, target)
+        assert nll >= 0.0
+        assert nll == pytest.approx(bare + const, rel=1e-9)
 
 
 def test_poisson_observe_seeded() -> None:

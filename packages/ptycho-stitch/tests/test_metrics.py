@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
 from ptychopinn.stitch import StitchError, evaluate, frc, mae, ms_ssim, mse, psnr, psnr_legacy, ssim
-from ptychopinn.stitch.metrics import MS_SSIM_WEIGHTS, frc_crossing, ssim_components
+from ptychopinn.stitch.metrics import MS_SSIM_WEIGHTS, frc_crossing, ssim_components, window_2d
 
 
 @pytest.fixture
@@ -93,7 +94,44 @@ def test_frc_of_independent_noise_is_low_and_scale_invariant(image: np.ndarray) 
 def test_frc_constant_images() -> None:
     c = np.ones((16, 16))
     np.testing.assert_allclose(frc(c, c).curve, 1.0)
-    assert frc(c, np.zeros((16, 16))).curve[0] == 0.0
+    assert frc(c, np.zeros((16, 16)), window=None).curve[0] == 0.0
+    # windowed, each image loses its mean first: two constants have no power to compare
+    np.testing.assert_allclose(frc(c, np.zeros((16, 16))).curve, 1.0)
+
+
+def sharp_object(shape: tuple[int, int] = (256, 256)) -> np.ndarray:
+    """8-px bars, a gradient and fine texture: sharp, and not periodic across its border."""
+    rng = np.random.default_rng(0)
+    rows, cols = np.indices(shape)
+    texture = gaussian_filter(rng.random(shape), 1)
+    return 0.5 + 0.3 * ((cols // 8) % 2) + 0.002 * rows + 0.2 * texture
+
+
+@pytest.mark.parametrize("window", ["hann", "tukey"])
+def test_frc_of_a_blurred_image_is_well_below_nyquist(window: str) -> None:
+    """Without a window the border discontinuity (alike in both images) held the curve
+    near 0.87 up to Nyquist: a sigma-4 px blur scored full resolution."""
+    sharp = sharp_object()
+    blurred = gaussian_filter(sharp, 4)
+    assert frc(sharp, sharp, window=window).frc50_nyquist == 1.0
+    r = frc(sharp, blurred, window=window)
+    assert r.frc50_nyquist < 0.5  # measured 0.31 (hann), 0.23 (tukey)
+    assert r.curve[-5:].max() < 0.5  # it does not climb back near Nyquist
+    old = frc(sharp, blurred, window=None)
+    assert old.frc50_nyquist == 1.0 and old.curve[-5:].min() > 0.8  # the bias it removes
+    assert frc(sharp, gaussian_filter(sharp, 8)).frc50 < r.frc50  # more blur, lower
+
+
+def test_window_2d() -> None:
+    w = window_2d((8, 12))
+    assert w.shape == (8, 12) and w[0].max() == 0.0 and w.max() == pytest.approx(1.0)
+    t = window_2d((64, 64), "tukey")
+    assert np.all(t[16:48, 16:48] == 1.0) and t[0, 0] == 0.0
+    assert np.all(window_2d((3, 4), None) == 1.0)
+    with pytest.raises(StitchError, match="window must be one of"):
+        window_2d((4, 4), "gauss")
+    with pytest.raises(StitchError, match="window must be one of"):
+        frc(np.ones((4, 4)), np.ones((4, 4)), window="gauss")
 
 
 def test_frc_crossing_interpolates_in_ring_units() -> None:
@@ -147,16 +185,30 @@ def test_evaluate_a_constant_phase_image() -> None:
     assert np.isfinite(metrics["phase"]["mae"])
 
 
-def test_evaluate_an_amplitude_only_truth() -> None:
-    """A truth with zero phase everywhere (amplitude-only object) has no phase data range:
-    phase PSNR uses the full 2*pi range instead of failing; a constant amplitude has none."""
+@pytest.mark.parametrize("phase_align", ["plane", "mean", "none"])
+def test_evaluate_an_amplitude_only_truth(phase_align: str) -> None:
+    """A truth without phase structure (zero, constant or a pure ramp: an amplitude-only
+    object) has nothing to score a phase against: no PSNR/SSIM/FRC, a phase_note instead."""
     rng = np.random.default_rng(4)
-    truth = (0.2 + rng.random((48, 48))).astype(np.complex128)
-    recon = truth * np.exp(0.1j * rng.standard_normal((48, 48)))
-    metrics = evaluate(recon, truth, phase_align="none")
-    mse_phase = metrics["phase"]["mse"]
-    assert metrics["phase"]["psnr"] == pytest.approx(10 * np.log10((2 * np.pi) ** 2 / mse_phase))
-    assert np.isfinite(metrics["amplitude"]["psnr"])
+    rows, cols = np.indices((48, 48))
+    for truth_phase in (0.0, 0.3 + 0.02 * cols - 0.01 * rows):
+        truth = (0.2 + rng.random((48, 48))) * np.exp(1j * truth_phase)
+        recon = truth * np.exp(0.1j * rng.standard_normal((48, 48)))
+        metrics = evaluate(recon, truth, phase_align=phase_align)
+        phase = metrics["phase"]
+        assert "truth has no phase structure" in metrics["phase_note"]
+        for key in (
+            "psnr",
+            "psnr_legacy",
+            "ssim",
+            "ms_ssim",
+            "frc50",
+            "frc50_nyquist",
+            "frc_curve",
+        ):
+            assert phase[key] is None, key
+        assert phase["mae"] > 0.05 and np.isfinite(phase["mse"])  # the invented phase
+        assert np.isfinite(metrics["amplitude"]["psnr"]) and metrics["amplitude"]["ssim"] > 0.5
     flat = evaluate(np.full((48, 48), 0.7 + 0j), np.full((48, 48), 0.5 + 0j))
     assert np.isnan(flat["amplitude"]["psnr"])
     assert np.isfinite(flat["amplitude"]["ssim"])
@@ -175,3 +227,45 @@ def test_evaluate_if_possible_reports_metrics_a_reason_or_nothing() -> None:
     outside = Stitched(image=truth[:20, :20], origin=(500.0, 500.0), weights=covered.astype(float))
     got = evaluate_if_possible(outside, truth)
     assert set(got) == {"metrics_error"} and "outside the truth" in got["metrics_error"]
+
+
+def structured_truth(seed: int = 0, shape: tuple[int, int] = (128, 128)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    amp = 0.5 + 0.4 * gaussian_filter(rng.random(shape), 2) / 0.6
+    phase = 2.0 * (gaussian_filter(rng.random(shape), 2) - 0.5)
+    return amp * np.exp(1j * phase)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_flat_phase_scores_low_against_a_structured_truth(seed: int) -> None:
+    """Phase SSIM is on radians with the truth's range as data range. Mapped to [0, 1] by
+    (phi + pi) / 2pi with range 1 (as before), a flat phase scored 0.908-0.913 here."""
+    truth = structured_truth(seed)
+    flat = np.abs(truth).astype(np.complex128)  # the right amplitude, no phase at all
+    m = evaluate(flat, truth)
+    assert m["phase_note"] is None
+    assert m["phase"]["ssim"] < 0.5 and m["phase"]["ms_ssim"] < 0.5  # measured 0.01-0.02, 0.09-0.13
+    same = evaluate(truth, truth)
+    assert same["phase"]["ssim"] == pytest.approx(1.0) and same["phase"][
+        "ms_ssim"
+    ] == pytest.approx(1.0)
+    # the data range is stated: the truth phase's range after plane removal, in radians
+    from ptychopinn.stitch import remove_phase_plane
+
+    assert m["phase"]["data_range"] == pytest.approx(
+        float(np.ptp(remove_phase_plane(np.angle(truth))))
+    )
+    # and a fair reconstruction still scores high: noise of 20 % of the phase std
+    rng = np.random.default_rng(seed)
+    noise = 0.2 * np.std(np.angle(truth)) * rng.standard_normal(truth.shape)
+    noisy = evaluate(np.abs(truth) * np.exp(1j * (np.angle(truth) + noise)), truth)
+    assert noisy["phase"]["ssim"] > 0.9  # measured 0.94
+
+
+def test_phase_threshold_separates_weak_structure_from_none() -> None:
+    truth = structured_truth(3)
+    weak = np.abs(truth) * np.exp(1j * 0.05 * np.angle(truth))  # std ~4e-3 rad
+    m = evaluate(weak, weak)
+    assert m["phase_note"] is None and m["phase"]["ssim"] == pytest.approx(1.0)
+    m = evaluate(weak, weak, phase_threshold=0.1)
+    assert "no phase structure" in m["phase_note"] and m["phase"]["ssim"] is None

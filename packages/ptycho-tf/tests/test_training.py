@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from ptychopinn.config import ExecutionConfig, ModelConfig
+from ptychopinn.data import check_stall
 from ptychopinn.tf import training as T
 from ptychopinn.tf.errors import NonFiniteLossError, TFBackendError
 from ptychopinn.tf.weights import export_weights
@@ -206,3 +207,85 @@ def test_epoch_means_weight_batches_by_their_size(trained, grouped1):
         for bs in (16, 17)
     ]
     np.testing.assert_allclose(losses[0]["loss"], losses[1]["loss"], rtol=1e-5)
+
+
+# ------------------------------------------------------------------ training health
+def _constant_output_init(monkeypatch):
+    """Every model train() builds starts collapsed: convs zero, sigmoid(30) = 1, π·tanh(20) = π."""
+    real = T.build_model
+
+    def collapsed(*args, **kwargs):
+        net = real(*args, **kwargs)
+        for spec in net.plan.conv_layers():
+            layer = net.conv(spec.name)
+            layer.kernel.assign(np.zeros(layer.kernel.shape, dtype="float32"))
+            layer.bias.assign(np.zeros(layer.bias.shape, dtype="float32"))
+        for name, value in (("amp_head", 30.0), ("phase_head", 20.0)):
+            bias = net.conv(name).bias
+            bias.assign(np.full(bias.shape, value, dtype="float32"))
+        return net
+
+    monkeypatch.setattr(T, "build_model", collapsed)
+
+
+@pytest.mark.parametrize("gridsize", [1, 2])
+def test_constant_output_raises_collapse_error(gridsize, request, tiny_config, quiet, monkeypatch):
+    from ptychopinn.tf.errors import TrainingCollapsedError
+
+    data = request.getfixturevalue(f"grouped{gridsize}").subset(np.arange(32))
+    _constant_output_init(monkeypatch)
+    with pytest.raises(TrainingCollapsedError, match="collapsed at epoch 1") as info:
+        T.train(data, None, tiny_config(gridsize, nepochs=3), quiet)
+    err = info.value
+    assert isinstance(err, RuntimeError) and err.epoch == 1
+    assert err.verdict.amp_mean == pytest.approx(1.0) and err.verdict.amp_std == 0.0
+    assert err.verdict.n_groups == 6 and err.verdict.window == (32, 32)  # the validation groups
+    assert err.verdict.channels == gridsize**2
+    for fragment in ("learning_rate (now 0.001)", "nll_weight=0", "amp_activation", "batch_size"):
+        assert fragment in str(err)
+
+
+def test_flat_loss_stops_with_a_warning(grouped1, tiny_config, monkeypatch):
+    from ptychopinn.tf.errors import TrainingStalledWarning
+
+    _constant_output_init(monkeypatch)
+    # probe_big=False and a fixed scale: no weight receives a gradient, the loss is flat
+    cfg = tiny_config(
+        nepochs=5,
+        model=ModelConfig(N=64, n_filters_scale=1, probe_big=False),
+        intensity_scale_trainable=False,
+    )
+    ex = ExecutionConfig(enable_progress_bar=False, accelerator="cpu", logger="none",
+                         enable_checkpointing=False, collapse_check=False,
+                         early_stop_patience=None, stall_patience=2)  # fmt: skip
+    with pytest.warns(TrainingStalledWarning, match="stopped early at epoch 3"):
+        res = T.train(grouped1.subset(np.arange(32)), None, cfg, ex)
+    assert len(res.history["loss"]) == 3
+    assert all(isinstance(v, float) for v in res.history["val_loss"])
+    assert res.extras["stopped_epoch"] == 3 and "val_loss" in res.extras["stopped_reason"]
+    assert "collapse_check" not in res.extras
+
+
+def test_normal_training_passes_the_health_checks(trained):
+    _, result = trained  # 2 epochs with the default checks on
+    assert result.extras["stopped_reason"] is None and result.extras["stopped_epoch"] is None
+    stats = result.extras["collapse_check"]
+    assert not stats["collapsed"] and stats["epoch"] == 2 and stats["n_groups"] == 16
+    assert stats["amp_rel_std"] > 1e-3 and stats["phase_std"] > 1e-3
+    # the falling loss of those 2 epochs would not count as a stall even at patience 1
+    assert not check_stall(result.history["val_loss"], patience=1, rtol=1e-5).stalled
+
+
+def test_on_epoch_end_hook_sees_the_model_and_can_stop(grouped1, tiny_config, quiet):
+    from ptychopinn.tf.workflow import predict
+
+    seen = []
+
+    def hook(epoch, model):
+        seen.append((epoch, predict(model, grouped1.subset(np.arange(2))).shape))
+        return epoch >= 1  # stop after the second epoch
+
+    res = T.train(grouped1, None, tiny_config(nepochs=5), quiet, on_epoch_end=hook)
+    assert [e for e, _ in seen] == [0, 1]
+    assert seen[0][1] == (2, grouped1.N, grouped1.N, 1)
+    assert len(res.history["loss"]) == 2

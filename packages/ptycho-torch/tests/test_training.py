@@ -134,3 +134,109 @@ def test_datamodule_split_and_loaders(grouped, grouped2, tmp_path, make_config, 
     dm2 = PtychoDataModule(grouped, None, make_config(tmp_path, validation_fraction=0.0),
                            make_execution())  # fmt: skip
     assert dm2.val_dataloader() == [] and dm2.test_dataloader() == []
+
+
+# ------------------------------------------------------------------ training health
+def _constant_output_init(monkeypatch):
+    """Every new PtychoPINN starts collapsed: all convs zero, sigmoid(30) = 1, π·tanh(20) = π."""
+    from ptychopinn.torch import model as model_mod
+
+    real = model_mod.PtychoPINN.reset_parameters
+
+    def collapsed(self, seed=0):
+        real(self, seed)
+        with torch.no_grad():
+            for spec in self.plan.conv_layers():
+                conv = model_mod._lookup(self, spec.name)
+                conv.weight.zero_()
+                conv.bias.zero_()
+            model_mod._lookup(self, "amp_head").bias.fill_(30.0)
+            model_mod._lookup(self, "phase_head").bias.fill_(20.0)
+
+    monkeypatch.setattr(model_mod.PtychoPINN, "reset_parameters", collapsed)
+
+
+@pytest.mark.parametrize("gridsize", [1, 2])
+def test_constant_output_raises_collapse_error(gridsize, request, tmp_path, make_config,
+                                               make_execution, monkeypatch):  # fmt: skip
+    from ptychopinn.torch.errors import TrainingCollapsedError
+
+    data = request.getfixturevalue("grouped" if gridsize == 1 else "grouped2")
+    _constant_output_init(monkeypatch)
+    ex = make_execution(logger="none", enable_checkpointing=False)
+    cfg = make_config(tmp_path, nepochs=3, gridsize=gridsize)
+    with pytest.raises(TrainingCollapsedError, match="collapsed at epoch 1") as info:
+        train(data, None, cfg, ex, save=False)
+    err = info.value
+    assert isinstance(err, RuntimeError) and err.epoch == 1
+    assert err.verdict.amp_mean == pytest.approx(1.0) and err.verdict.amp_std == 0.0
+    assert err.verdict.n_groups == 5 and err.verdict.window == (32, 32)  # the 5 validation groups
+    assert err.verdict.channels == gridsize**2
+    for fragment in ("learning_rate (now 0.001)", "nll_weight=0", "amp_activation", "batch_size"):
+        assert fragment in str(err)
+
+
+def test_flat_loss_stops_with_a_warning(grouped, tmp_path, make_config, make_execution,
+                                        monkeypatch):  # fmt: skip
+    from ptychopinn.torch.errors import TrainingStalledWarning
+
+    _constant_output_init(monkeypatch)
+    # probe_big=False and a fixed scale: no parameter receives a gradient, the loss is flat
+    cfg = make_config(tmp_path, nepochs=5, probe_big=False, intensity_scale_trainable=False)
+    ex = make_execution(logger="none", enable_checkpointing=False, collapse_check=False,
+                        early_stop_patience=None, stall_patience=2)  # fmt: skip
+    with pytest.warns(TrainingStalledWarning, match="stopped early at epoch 3"):
+        res = train(grouped, None, cfg, ex, save=False)
+    assert len(res.history["train_loss"]) == 3
+    assert all(isinstance(v, float) for v in res.history["val_loss"])
+    assert res.extras["stopped_epoch"] == 3 and "val_loss" in res.extras["stopped_reason"]
+    assert "collapse_check" not in res.extras
+
+
+def test_normal_training_passes_the_health_checks(grouped, tmp_path, make_config, make_execution):
+    ex = make_execution(logger="none", enable_checkpointing=False, stall_patience=1)
+    res = train(grouped, None, make_config(tmp_path, nepochs=2), ex, save=False)
+    assert len(res.history["train_loss"]) == 2
+    assert res.extras["stopped_reason"] is None and res.extras["stopped_epoch"] is None
+    stats = res.extras["collapse_check"]
+    assert not stats["collapsed"] and stats["epoch"] == 2
+    assert stats["amp_rel_std"] > 1e-3 and stats["phase_std"] > 1e-3
+
+
+@pytest.mark.parametrize("level", [-99.7, 0.0, 99.7])
+def test_plateau_schedule_halves_a_flat_loss_of_either_sign(level):
+    """A flat loss is no improvement whatever its sign; lr falls at the lr_patience-th
+    flat epoch, as Keras' ReduceLROnPlateau does (it halved +99.7 and kept -99.7 before)."""
+    from ptychopinn.config import TrainingConfig
+
+    cfg = TrainingConfig(learning_rate=3e-3, lr_patience=2, lr_factor=0.5, min_lr=1e-5)
+    module = PtychoLightningModule(cfg.to_dict())
+    setup = module.configure_optimizers()
+    opt, sched = setup["optimizer"], setup["lr_scheduler"]["scheduler"]
+    lrs = []
+    for _ in range(7):
+        sched.step(level)
+        lrs.append(opt.param_groups[0]["lr"])
+    # epoch 1 sets the best; flat epochs 2-3 -> halve; 4-5 -> halve; 6-7 -> halve
+    assert lrs == pytest.approx([3e-3, 3e-3, 1.5e-3, 1.5e-3, 7.5e-4, 7.5e-4, 3.75e-4])
+
+
+def test_on_epoch_end_hook_sees_the_model_and_can_stop(
+    grouped, tmp_path, make_config, make_execution
+):
+    from ptychopinn.torch.model import PtychoPINN
+    from ptychopinn.torch.workflow import predict
+
+    seen = []
+
+    def hook(epoch, model):
+        assert isinstance(model, PtychoPINN)
+        seen.append((epoch, predict(model, grouped.subset(slice(0, 2))).shape))
+        return epoch >= 1  # stop after the second epoch
+
+    cfg = make_config(tmp_path, nepochs=5)
+    res = train(grouped, None, cfg, make_execution(logger="none", early_stop_patience=None),
+                save=False, on_epoch_end=hook)  # fmt: skip
+    assert [e for e, _ in seen] == [0, 1]
+    assert seen[0][1] == (2, grouped.N, grouped.N, 1)
+    assert len(res.history["train_loss"]) == 2

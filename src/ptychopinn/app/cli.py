@@ -227,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--recon", type=Path, required=True, help="recon.npz written by infer")
     p_eval.add_argument("--truth", type=Path, required=True, help="NPZ with objectGuess, or .npy")
     p_eval.add_argument("-o", "--output-dir", type=Path)
+    p_eval.add_argument(
+        "--no-register",
+        dest="register",
+        action="store_false",
+        help="do not register the reconstruction to the truth (sub-pixel) before the metrics",
+    )
 
     # demo
     p_demo = sub.add_parser("demo", help="simulate, train briefly, infer, evaluate; print summary")
@@ -424,7 +430,9 @@ def _infer(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from . import pipeline
 
-    result = pipeline.evaluate_files(args.recon, args.truth, output_dir=args.output_dir)
+    result = pipeline.evaluate_files(
+        args.recon, args.truth, output_dir=args.output_dir, register=args.register
+    )
     metrics = result.metrics
     for part in ("amplitude", "phase"):
         values = metrics.get(part, {})
@@ -434,6 +442,12 @@ def _evaluate(args: argparse.Namespace) -> int:
             if isinstance(values.get(k), float)
         )
         print(f"{part}: {shown}")
+    shift = metrics.get("shift")
+    if isinstance(shift, list) and len(shift) == 2:
+        print(f"registration shift (dy, dx): {shift[0]:.2f}, {shift[1]:.2f} px")
+    for note in ("registration_note", "phase_note"):
+        if isinstance(metrics.get(note), str):
+            print(f"note: {metrics[note]}")
     print(f"metrics: {result.metrics_path}")
     print(f"report: {result.report_path}")
     return 0

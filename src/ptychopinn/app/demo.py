@@ -190,8 +190,8 @@ def run_demo(
     log("[4/5] evaluating against the ground truth")
     after_aligned = pipeline.align_to_truth(trained, scan.object)
     before_aligned = pipeline.align_to_truth(untrained, scan.object)
-    after = pipeline.evaluate_images(after_aligned.recon, after_aligned.truth)
-    before = pipeline.evaluate_images(before_aligned.recon, before_aligned.truth)
+    after = pipeline.evaluate_aligned(after_aligned)
+    before = pipeline.evaluate_aligned(before_aligned)
     pipeline.save_reconstruction(output_dir / "recon.npz", trained)
     (output_dir / "metrics.json").write_text(
         json.dumps({"untrained": before, "trained": after}, indent=2)

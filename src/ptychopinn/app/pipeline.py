@@ -26,6 +26,7 @@ __all__ = [
     "InferenceResult",
     "TrainingRun",
     "align_to_truth",
+    "evaluate_aligned",
     "evaluate_files",
     "evaluate_images",
     "group_for_model",
@@ -448,7 +449,7 @@ def infer(
     metrics = None
     if scan.object is not None:
         truth = align_to_truth(stitched, scan.object)
-        metrics = evaluate_images(truth.recon, truth.truth)
+        metrics = evaluate_aligned(truth)
         figures["reconstruction vs truth"] = reports.save_reconstruction_figure(
             out / "comparison.png", truth.recon, truth.truth
         )
@@ -506,35 +507,57 @@ def _manifest_nphotons(manifest: Mapping[str, Any], scan: Any) -> float | None:
 
 @dataclass
 class Aligned:
-    """A reconstruction and the matching region of the truth, same shape."""
+    """A reconstruction and the matching region of the truth as the metrics see them.
+
+    ``recon`` and ``truth`` are `(h, w)` complex128: the reconstruction registered to the
+    truth, its amplitude scaled by ``alignment.amplitude_scale``, both phases with their
+    planes removed (``ptychopinn.stitch.Alignment.recon`` / ``.truth``).
+    """
 
     recon: np.ndarray
     truth: np.ndarray
     origin: tuple[int, int]
+    """(col, row) of the region's top-left pixel in the truth."""
+    alignment: Any = field(repr=False, default=None)
+    """The ``ptychopinn.stitch.Alignment`` behind it (shift, scale, separate phases)."""
 
 
-def align_to_truth(stitched: Any, truth: np.ndarray) -> Aligned:
-    """Cut a ``Stitched`` image and the truth `(H, W)` to the scanned region they share.
+def align_to_truth(stitched: Any, truth: np.ndarray, *, register: bool = True) -> Aligned:
+    """Bring a ``Stitched`` image onto the truth `(H, W)` over the scanned region they share.
 
-    Uses ``ptychopinn.stitch.overlay`` (the stitched origin is in object pixels); a
-    region smaller than 8x8 pixels is an error.
+    ``ptychopinn.stitch.align``: crop to the fully covered scanned region (the stitched
+    origin is in object pixels and may be fractional: the image is then resampled onto
+    the truth's grid), register to the truth with sub-pixel precision (``register=False``
+    opts out), scale the amplitude and remove the phase planes, exactly as the metrics
+    do. A region smaller than 8x8 pixels is an error.
     """
-    from ptychopinn.stitch import overlay
+    from ptychopinn.stitch import align
 
-    recon, part, origin = overlay(stitched, np.asarray(truth))
-    if min(recon.shape) < 8:
+    alignment = align(stitched, np.asarray(truth), register=register)
+    if min(alignment.shape) < 8:
         raise InputError(
             f"the reconstruction (origin x={stitched.origin[0]:g}, y={stitched.origin[1]:g}, "
             f"shape {np.shape(stitched.image)}) hardly overlaps the truth (shape {np.shape(truth)})"
         )
-    return Aligned(recon, part, origin)
+    return Aligned(alignment.recon, alignment.truth, alignment.origin, alignment)
 
 
-def evaluate_images(recon: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
-    """Metrics of a complex reconstruction against the aligned truth (ptychopinn.stitch.evaluate)."""
+def evaluate_aligned(aligned: Aligned) -> dict[str, Any]:
+    """The metrics of an ``align_to_truth`` result (``ptychopinn.stitch.evaluate_aligned``),
+    JSON-ready: measured on exactly the images a figure of ``aligned`` shows."""
+    from ptychopinn.stitch import evaluate_aligned as measure_alignment
+
+    return _finite(_plain(measure_alignment(aligned.alignment)))
+
+
+def evaluate_images(
+    recon: np.ndarray, truth: np.ndarray, *, register: bool = True
+) -> dict[str, Any]:
+    """Metrics of a complex reconstruction `(H, W)` against the truth on the same grid
+    (``ptychopinn.stitch.evaluate``: registered to the truth unless ``register=False``)."""
     from ptychopinn.stitch import evaluate
 
-    return _finite(_plain(evaluate(recon, truth)))
+    return _finite(_plain(evaluate(recon, truth, register=register)))
 
 
 def _finite(value: Any) -> Any:
@@ -594,8 +617,11 @@ def _read_recon(path: Path) -> Any:
         raise InputError(f"{path}: the reconstruction must be a 2-D image, found {image.shape}")
     if covered is None or np.shape(covered) != image.shape:
         covered = np.abs(image) > 0
-    if len(origin) != 2 or any(v != round(v) for v in origin):
-        raise InputError(f"{path}: 'origin' must be two whole pixel numbers, found {origin}")
+    # A fractional origin is fine: ptychopinn.stitch.overlay resamples it onto the truth grid.
+    if len(origin) != 2 or not all(math.isfinite(v) for v in origin):
+        raise InputError(
+            f"{path}: 'origin' must be two finite pixel numbers (x0, y0), found {origin}"
+        )
     return Stitched(image.astype(np.complex64), (origin[0], origin[1]), covered.astype(np.float64))
 
 
@@ -633,15 +659,24 @@ def _read_truth(path: Path) -> np.ndarray:
 
 
 def evaluate_files(
-    recon_path: Path, truth_path: Path, output_dir: Path | None = None
+    recon_path: Path,
+    truth_path: Path,
+    output_dir: Path | None = None,
+    *,
+    register: bool = True,
 ) -> EvaluationResult:
-    """Compare a reconstruction NPZ with the ground truth; write metrics.json, figures, report."""
+    """Compare a reconstruction NPZ with the ground truth; write metrics.json, figures, report.
+
+    The reconstruction is registered to the truth (sub-pixel; the shift found is
+    ``metrics["shift"]``) unless ``register=False``; ``evaluation.png`` shows the images
+    the metrics measured (amplitude scaled, phase planes removed).
+    """
     _require_file(recon_path, "reconstruction (--recon)")
     _require_file(truth_path, "ground truth (--truth)")
     stitched = _read_recon(recon_path)
     truth = _read_truth(truth_path)
-    aligned = align_to_truth(stitched, truth)
-    metrics = evaluate_images(aligned.recon, aligned.truth)
+    aligned = align_to_truth(stitched, truth, register=register)
+    metrics = evaluate_aligned(aligned)
     out = Path(output_dir) if output_dir is not None else Path(recon_path).parent
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.json"

@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 __all__ = [
+    "match_amplitude",
     "save_comparison_figure",
     "save_frc_figure",
     "save_image_figure",
@@ -79,34 +80,73 @@ def save_image_figure(path: Path, image: np.ndarray, title: str = "reconstructio
     return _save(fig, path)
 
 
+def match_amplitude(recon: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, float]:
+    """`recon` `(H, W)` complex with its amplitude scaled as the metrics scale it, and the factor.
+
+    The factor is mean(|truth|) / mean(|recon|) (``ptychopinn.stitch.scale_amplitude``);
+    it is 1 for an image already scaled so (e.g. ``pipeline.align_to_truth``'s), so
+    scaling twice changes nothing. An all-zero reconstruction is left as it is (factor 1).
+    """
+    recon = _as_complex(recon, "recon")
+    mean_r = float(np.mean(np.abs(recon)))
+    if mean_r == 0.0:
+        return recon, 1.0
+    scale = float(np.mean(np.abs(_as_complex(truth, "truth")))) / mean_r
+    return recon * scale, scale
+
+
+def _reconstruction_figure(recon: np.ndarray, truth: np.ndarray, title: str) -> Figure:
+    recon = _as_complex(recon, "recon")
+    truth = _as_complex(truth, "truth")
+    if recon.shape != truth.shape:
+        raise ValueError(f"recon shape {recon.shape} differs from truth shape {truth.shape}")
+    recon, scale = match_amplitude(recon, truth)
+    fig = _new_figure(11.0, 6.6)
+    axes = fig.subplots(2, 3)
+    scaled = "" if math.isclose(scale, 1.0, rel_tol=1e-6) else f" (x{scale:.3g})"
+    rows = (
+        (
+            "amplitude",
+            f"{title}: amplitude{scaled}",
+            np.abs(recon),
+            np.abs(truth),
+            np.abs(np.abs(recon) - np.abs(truth)),
+            "gray",
+        ),
+        (
+            "phase",
+            f"{title}: phase",
+            np.angle(recon),
+            np.angle(truth),
+            np.abs(np.angle(recon * np.conj(truth))),  # wrapped phase difference
+            "viridis",
+        ),
+    )
+    for r, (label, heading, rec, tru, error, cmap) in enumerate(rows):
+        vmin, vmax = _limits(rec, tru)
+        _panel(fig, axes[r, 0], rec, heading, cmap, vmin, vmax)
+        _panel(fig, axes[r, 1], tru, f"truth: {label}", cmap, vmin, vmax)
+        _panel(fig, axes[r, 2], error, f"|error|: {label}", "magma", *_limits(error))
+    return fig
+
+
 def save_reconstruction_figure(
     path: Path, recon: np.ndarray, truth: np.ndarray | None = None, title: str = "reconstruction"
 ) -> Path:
     """Amplitude and phase of `recon` `(H, W)` beside the truth and the error maps.
 
-    With a truth (same shape, already aligned) the grid is 2 x 3: reconstruction, truth
-    and |error| for amplitude (top) and phase (bottom); without one it is amplitude and
-    phase only.
+    With a truth (same shape, already registered, e.g. ``pipeline.align_to_truth``'s)
+    the grid is 2 x 3: reconstruction, truth and error for amplitude (top) and phase
+    (bottom); without one it is amplitude and phase only. The reconstruction's amplitude
+    is first scaled as the metrics scale it (:func:`match_amplitude`; a no-op for
+    images already scaled), so the amplitude error map is |scaled recon - truth| and the
+    reconstruction shares the truth's colour limits (unscaled, an amplitude far from the
+    truth's drew a black panel and an error map that was the truth itself). The phase
+    error is the wrapped difference |angle(recon * conj(truth))|.
     """
     if truth is None:
         return save_image_figure(path, recon, title)
-    recon = _as_complex(recon, "recon")
-    truth = _as_complex(truth, "truth")
-    if recon.shape != truth.shape:
-        raise ValueError(f"recon shape {recon.shape} differs from truth shape {truth.shape}")
-    fig = _new_figure(11.0, 6.6)
-    axes = fig.subplots(2, 3)
-    rows = (
-        ("amplitude", np.abs(recon), np.abs(truth), "gray"),
-        ("phase", np.angle(recon), np.angle(truth), "viridis"),
-    )
-    for r, (label, rec, tru, cmap) in enumerate(rows):
-        vmin, vmax = _limits(rec, tru)
-        _panel(fig, axes[r, 0], rec, f"{title}: {label}", cmap, vmin, vmax)
-        _panel(fig, axes[r, 1], tru, f"truth: {label}", cmap, vmin, vmax)
-        error = np.abs(rec - tru)
-        _panel(fig, axes[r, 2], error, f"|error|: {label}", "magma", *_limits(error))
-    return _save(fig, path)
+    return _save(_reconstruction_figure(recon, truth, title), path)
 
 
 def save_comparison_figure(

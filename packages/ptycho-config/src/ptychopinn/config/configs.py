@@ -355,6 +355,13 @@ class ExecutionConfig(_ConfigBase):
     early_stop_patience: int | None = 5
     inference_batch_size: int = 64
     jit_compile: bool = False
+    #: After every epoch, stop with TrainingCollapsedError when the object predicted for
+    #: a fixed batch of <= 16 groups is constant (ptychopinn.data.health).
+    collapse_check: bool = True
+    #: Stop early (with a warning) when the monitored loss moved by at most
+    #: ``stall_tolerance`` (relative) over this many epochs; None disables the check.
+    stall_patience: int | None = 10
+    stall_tolerance: float = 1e-5
 
     def __post_init__(self) -> None:
         o = "ExecutionConfig"
@@ -377,6 +384,7 @@ class ExecutionConfig(_ConfigBase):
             "enable_progress_bar",
             "enable_checkpointing",
             "jit_compile",
+            "collapse_check",
         ):
             _check_bool(o, name, getattr(self, name))
         _check_int(o, "num_workers", self.num_workers, 0)
@@ -399,6 +407,8 @@ class ExecutionConfig(_ConfigBase):
         _check_choice(o, "logger", self.logger, LOGGERS)
         _check_int(o, "early_stop_patience", self.early_stop_patience, 1, optional=True)
         _check_int(o, "inference_batch_size", self.inference_batch_size, 1)
+        _check_int(o, "stall_patience", self.stall_patience, 1, optional=True)
+        _set(self, "stall_tolerance", _check_float(o, "stall_tolerance", self.stall_tolerance))
 
     def _check_devices(self, o: str) -> None:
         devices = self.devices

@@ -2,7 +2,7 @@
 
 from importlib.metadata import version as _version
 
-from ptychopinn.data import physics
+from ptychopinn.data import health, physics
 from ptychopinn.data.bundle import (
     Bundle,
     BundleError,
@@ -11,8 +11,19 @@ from ptychopinn.data.bundle import (
     save_portable,
     write_bundle,
 )
-from ptychopinn.data.errors import DataContractError
+from ptychopinn.data.errors import (
+    DataContractError,
+    TrainingCollapsedError,
+    TrainingStalledWarning,
+)
 from ptychopinn.data.grouping import GroupedData, group, group_for_config, neighbour_groups
+from ptychopinn.data.health import (
+    CollapseVerdict,
+    StallVerdict,
+    check_collapse,
+    check_object_collapse,
+    check_stall,
+)
 from ptychopinn.data.io import (
     Product,
     load,
@@ -32,14 +43,22 @@ __all__ = [
     "OBJECT_KINDS",
     "Bundle",
     "BundleError",
+    "CollapseVerdict",
     "DataContractError",
     "GroupedData",
     "Product",
     "ScanData",
+    "StallVerdict",
+    "TrainingCollapsedError",
+    "TrainingStalledWarning",
     "__version__",
+    "check_collapse",
+    "check_object_collapse",
+    "check_stall",
     "default_probe",
     "group",
     "group_for_config",
+    "health",
     "infer_probe_size",
     "load",
     "load_npz",

@@ -15,19 +15,28 @@ from ptychopinn.data.physics import probe_mask
 __all__ = ["default_probe", "infer_probe_size", "normalise_probe"]
 
 
-def default_probe(N: int) -> np.ndarray:
+def default_probe(N: int, defocus: float = 0.0) -> np.ndarray:
     """Return the default (N, N) complex64 probe: a σ=1-smoothed disk of radius ≈ 0.17·N.
 
     The disk is the outer product of a Gaussian window (std N/(0.7·π²))
-    thresholded at half its maximum.
+    thresholded at half its maximum. ``defocus`` adds a quadratic phase
+    ``π·defocus·(r/(N/4))²`` rad (r in px from the centre; ``defocus`` radians/π at
+    r = N/4): a real, centrosymmetric probe cannot tell a patch from its conjugate
+    twin ``conj(O(-r))`` from one diffraction pattern, a curved wavefront can.
     """
     if N < 4:
         raise ValueError(f"N must be >= 4, got {N}")
+    if not np.isfinite(defocus):
+        raise ValueError(f"defocus must be finite, got {defocus}")
     std = N / (0.7 * np.pi**2)
     t = np.arange(N) - (N - 1) / 2
     window = np.exp(-(t**2) / (2 * std**2))
     disk = (np.outer(window, window) > 0.5).astype(np.float64)
-    return ndimage.gaussian_filter(disk, sigma=1.0).astype(np.complex64)
+    probe = ndimage.gaussian_filter(disk, sigma=1.0).astype(np.complex128)
+    if defocus:
+        r2 = (t[:, None] ** 2 + t[None, :] ** 2) / (N / 4) ** 2
+        probe = probe * np.exp(1j * np.pi * defocus * r2)
+    return probe.astype(np.complex64)
 
 
 def normalise_probe(probe: np.ndarray, probe_scale: float = 4.0) -> np.ndarray:

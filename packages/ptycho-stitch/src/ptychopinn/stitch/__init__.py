@@ -1,13 +1,16 @@
 """Stitching of patches into object images, alignment and image-quality metrics for ptychopinn.
 
 Public surface: :func:`reassemble`, :class:`Canvas`, :class:`Stitched`,
-:func:`canvas_geometry`, :func:`stitch_grid`, :func:`evaluate` (:func:`evaluate_if_possible`) and the metric and
-alignment helpers re-exported below. See the package README for conventions.
+:func:`canvas_geometry`, :func:`stitch_grid`, :func:`evaluate` (:func:`align`,
+:func:`evaluate_aligned`, :func:`evaluate_if_possible`) and the metric and alignment
+helpers re-exported below. See the package README for conventions.
 """
 
 from importlib.metadata import version as _version
 
 from ptychopinn.stitch.alignment import (
+    Alignment,
+    align,
     apply_shift,
     overlay,
     register,
@@ -22,10 +25,17 @@ from ptychopinn.stitch.canvas import (
     reassemble,
 )
 from ptychopinn.stitch.errors import StitchError
-from ptychopinn.stitch.evaluation import evaluate, evaluate_if_possible, measure
+from ptychopinn.stitch.evaluation import (
+    PHASE_THRESHOLD,
+    evaluate,
+    evaluate_aligned,
+    evaluate_if_possible,
+    measure,
+)
 from ptychopinn.stitch.grid import stitch_grid
 from ptychopinn.stitch.metrics import (
     FRCResult,
+    apodise,
     frc,
     mae,
     ms_ssim,
@@ -33,20 +43,26 @@ from ptychopinn.stitch.metrics import (
     psnr,
     psnr_legacy,
     ssim,
+    window_2d,
 )
 
 __version__ = _version("ptycho-stitch")
 
 __all__ = [
+    "PHASE_THRESHOLD",
     "SUPPORT_THRESHOLD",
+    "Alignment",
     "Canvas",
     "FRCResult",
     "StitchError",
     "Stitched",
     "__version__",
+    "align",
+    "apodise",
     "apply_shift",
     "canvas_geometry",
     "evaluate",
+    "evaluate_aligned",
     "evaluate_if_possible",
     "frc",
     "mae",
@@ -62,4 +78,5 @@ __all__ = [
     "scale_amplitude",
     "ssim",
     "stitch_grid",
+    "window_2d",
 ]

@@ -6,53 +6,65 @@ from typing import Any
 
 import numpy as np
 
-from ptychopinn.stitch.alignment import (
-    apply_shift,
-    as_image,
-    overlay,
-    register,
-    remove_phase_plane,
-    scale_amplitude,
-    shift_margin,
-    trim,
-)
+from ptychopinn.stitch.alignment import PHASE_ALIGN, Alignment, align, remove_phase_plane
 from ptychopinn.stitch.canvas import Stitched
 from ptychopinn.stitch.errors import StitchError
 from ptychopinn.stitch.metrics import data_range, frc, mae, ms_ssim, mse, psnr, psnr_legacy, ssim
 
-PHASE_ALIGN = ("plane", "mean", "none")
+__all__ = [
+    "PHASE_ALIGN",
+    "PHASE_THRESHOLD",
+    "evaluate",
+    "evaluate_aligned",
+    "evaluate_if_possible",
+    "measure",
+]
+
+PHASE_THRESHOLD = 1e-3
+"""rad: a truth phase whose std (after plane removal, in the region) is below this has no
+phase structure to measure a reconstruction against."""
+
+STRUCTURE_METRICS = (
+    "psnr",
+    "psnr_legacy",
+    "ssim",
+    "ms_ssim",
+    "frc50",
+    "frc50_nyquist",
+    "frc17",
+    "frc17_nyquist",
+    "frc_curve",
+)
+"""Metrics that compare structure; None for a phase without structure (MAE and MSE stay)."""
 
 
 def measure(
     target: np.ndarray,
     pred: np.ndarray,
     *,
-    unit_range: bool = False,
+    peak: float | None = None,
     ms_ssim_sigma: float = 0.0,
     frc_sigma: float = 0.0,
+    frc_window: str | None = "hann",
 ) -> dict[str, Any]:
-    """Every metric of two aligned (H, W) real images.
+    """Every metric of two aligned (H, W) real images (target first).
 
-    ``unit_range``: the images are phases; SSIM and MS-SSIM then compare
-    (phi + pi) / 2pi with data range 1 (METHOD §8); otherwise the target's range.
+    ``peak`` is the data range of PSNR, SSIM and MS-SSIM, in the images' unit (default:
+    the target's max - min). It is reported as ``data_range``. A constant target without
+    ``peak`` has no data range: PSNR is then NaN and SSIM falls back to its own default.
+    ``frc_window``: the apodisation window of :func:`~ptychopinn.stitch.frc`.
     """
-    curve = frc(target, pred, smooth_sigma=frc_sigma)
-    peak = data_range(target)
-    if peak <= 0:
-        # A constant target (e.g. the zero phase of an amplitude-only object) has no data
-        # range: phases fall back to their full range 2*pi; amplitudes have no PSNR.
-        peak = 2 * np.pi if unit_range else 0.0
-    if unit_range:
-        s_t, s_p, s_range = (target + np.pi) / (2 * np.pi), (pred + np.pi) / (2 * np.pi), 1.0
-    else:
-        s_t, s_p, s_range = target, pred, None
+    curve = frc(target, pred, smooth_sigma=frc_sigma, window=frc_window)
+    rng = data_range(target) if peak is None else float(peak)
+    s_range = rng if rng > 0 else None
     return {
         "mae": mae(target, pred),
         "mse": mse(target, pred),
-        "psnr": psnr(target, pred, peak=peak) if peak > 0 else float("nan"),
+        "psnr": psnr(target, pred, peak=rng) if rng > 0 else float("nan"),
         "psnr_legacy": psnr_legacy(target, pred),
-        "ssim": ssim(s_t, s_p, s_range),
-        "ms_ssim": ms_ssim(s_t, s_p, s_range, sigma=ms_ssim_sigma),
+        "ssim": ssim(target, pred, s_range),
+        "ms_ssim": ms_ssim(target, pred, s_range, sigma=ms_ssim_sigma),
+        "data_range": rng,
         "frc50": curve.frc50,
         "frc50_nyquist": curve.frc50_nyquist,
         "frc17": curve.frc17,
@@ -61,68 +73,99 @@ def measure(
     }
 
 
+def evaluate_aligned(
+    alignment: Alignment,
+    *,
+    phase_threshold: float = PHASE_THRESHOLD,
+    ms_ssim_sigma: float = 0.0,
+    frc_sigma: float = 0.0,
+    frc_window: str | None = "hann",
+) -> dict[str, Any]:
+    """The metrics dict of :func:`evaluate` for an :class:`Alignment` (from :func:`align`).
+
+    Amplitude metrics compare ``recon_amplitude`` (scaled) with ``truth_amplitude``, data
+    range = the truth's amplitude range. Phase metrics compare the aligned phases in
+    radians with data range = the truth phase's range in the region (after
+    ``phase_align``); the phase is never mapped to [0, 1] (that inflated the scores of
+    structureless images: a flat phase against a structured truth scored SSIM 0.91).
+    When the truth's phase, after removing its least-squares plane, has a standard
+    deviation below ``phase_threshold`` rad, it holds no structure to measure against:
+    the phase PSNR, SSIM, MS-SSIM and FRC entries are None (MAE and MSE stay, they show
+    how much phase the reconstruction invented) and ``phase_note`` says why.
+    """
+    amplitude = measure(
+        alignment.truth_amplitude,
+        alignment.recon_amplitude,
+        ms_ssim_sigma=ms_ssim_sigma,
+        frc_sigma=frc_sigma,
+        frc_window=frc_window,
+    )
+    phi_t, phi_r = alignment.truth_phase, alignment.recon_phase
+    structure = float(np.std(remove_phase_plane(phi_t)))
+    phase_note = None
+    if structure < phase_threshold:
+        phase_note = (
+            f"truth has no phase structure (std {structure:.2g} rad after plane removal, "
+            f"below {phase_threshold:g} rad): phase PSNR/SSIM/MS-SSIM/FRC not reported"
+        )
+        phase: dict[str, Any] = {"mae": mae(phi_t, phi_r), "mse": mse(phi_t, phi_r)}
+        phase.update(dict.fromkeys(STRUCTURE_METRICS))
+        phase["data_range"] = data_range(phi_t)
+    else:
+        phase = measure(phi_t, phi_r, frc_sigma=frc_sigma, frc_window=frc_window)
+    return {
+        "amplitude": amplitude,
+        "phase": phase,
+        "phase_note": phase_note,
+        "amplitude_scale": alignment.amplitude_scale,
+        "shift": alignment.shift,
+        "registration_note": alignment.registration_note,
+        "shape": alignment.shape,
+        "origin": alignment.origin,
+    }
+
+
 def evaluate(
     recon: Stitched | np.ndarray,
     truth: np.ndarray,
     *,
-    register_shift: bool = False,
+    register: bool = True,
     upsample_factor: int = 20,
+    max_shift: float | None = None,
     phase_align: str = "plane",
+    phase_threshold: float = PHASE_THRESHOLD,
     ms_ssim_sigma: float = 0.0,
     frc_sigma: float = 0.0,
+    frc_window: str | None = "hann",
 ) -> dict[str, Any]:
     """Metrics of a complex reconstruction against the complex truth, amplitude and phase.
 
     ``recon`` is a :class:`Stitched` (cropped with the truth to the scanned region via its
-    origin) or an (H, W) array already on the truth's grid. Steps: optional sub-pixel
-    registration (phase cross-correlation of amplitudes, then trimming the wrapped
-    border), phase-plane removal from each image ("plane"; "mean" subtracts the mean;
-    "none"), amplitude scaled by mean(truth)/mean(recon). Phase SSIM/MS-SSIM use
-    (phi + pi) / 2pi with data range 1. Returns ``{"amplitude": {...}, "phase": {...},
-    "amplitude_scale", "shift" (dy, dx) or None, "shape", "origin" (col, row) in truth}``.
+    origin, which may be fractional) or an (H, W) array already on the truth's grid.
+    :func:`~ptychopinn.stitch.align` registers it to the truth (sub-pixel, on by default;
+    ``register=False`` opts out), scales the amplitude and aligns the phases;
+    :func:`evaluate_aligned` measures (phase metrics only where the truth has phase
+    structure). Returns ``{"amplitude": {...}, "phase": {...}, "phase_note",
+    "amplitude_scale", "shift" (dy, dx) applied or None, "registration_note", "shape"
+    (h, w), "origin" (col, row) in truth}``; each part holds ``mae``, ``mse``, ``psnr``,
+    ``psnr_legacy``, ``ssim``, ``ms_ssim``, ``data_range``, ``frc50``,
+    ``frc50_nyquist``, ``frc17``, ``frc17_nyquist`` and ``frc_curve`` (n//2 + 1,).
     """
-    if phase_align not in PHASE_ALIGN:
-        raise StitchError(f"phase_align must be one of {PHASE_ALIGN}, found {phase_align!r}")
-    if isinstance(recon, Stitched):
-        rec, gt, origin = overlay(recon, truth)
-    else:
-        rec = as_image(recon, "recon")
-        gt = as_image(truth, "truth")
-        if rec.shape != gt.shape:
-            raise StitchError(
-                f"recon and truth must have one shape (or pass the Stitched result), "
-                f"found {rec.shape} and {gt.shape}"
-            )
-        origin = (0, 0)
-    rec = rec.astype(np.complex128)
-    gt = gt.astype(np.complex128)
-    shift = None
-    if register_shift:
-        shift = register(np.abs(gt), np.abs(rec), upsample_factor=upsample_factor)
-        rec = apply_shift(rec, shift)
-        m = shift_margin(shift)
-        rec, gt = trim(rec, m), trim(gt, m)
-        origin = (origin[0] + m, origin[1] + m)
-        if min(rec.shape) < 7:
-            raise StitchError(f"after registration only {rec.shape} pixels remain to evaluate")
-    amp_t = np.abs(gt)
-    amp_r, scale = scale_amplitude(np.abs(rec), amp_t)
-    phi_t = np.angle(gt)
-    phi_r = np.angle(rec)
-    if phase_align == "plane":
-        phi_t, phi_r = remove_phase_plane(phi_t), remove_phase_plane(phi_r)
-    elif phase_align == "mean":
-        phi_t, phi_r = phi_t - phi_t.mean(), phi_r - phi_r.mean()
-    amplitude = measure(amp_t, amp_r, ms_ssim_sigma=ms_ssim_sigma, frc_sigma=frc_sigma)
-    phase = measure(phi_t, phi_r, unit_range=True, frc_sigma=frc_sigma)
-    return {
-        "amplitude": amplitude,
-        "phase": phase,
-        "amplitude_scale": scale,
-        "shift": shift,
-        "shape": rec.shape,
-        "origin": origin,
-    }
+    alignment = align(
+        recon,
+        truth,
+        register=register,
+        upsample_factor=upsample_factor,
+        max_shift=max_shift,
+        phase_align=phase_align,
+    )
+    return evaluate_aligned(
+        alignment,
+        phase_threshold=phase_threshold,
+        ms_ssim_sigma=ms_ssim_sigma,
+        frc_sigma=frc_sigma,
+        frc_window=frc_window,
+    )
 
 
 def evaluate_if_possible(

@@ -30,6 +30,8 @@ _EXPORTS = {
     "NonFiniteLossError": "errors",
     "TFBackendError": "errors",
     "WeightsError": "errors",
+    "TrainingCollapsedError": "errors",
+    "TrainingStalledWarning": "errors",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

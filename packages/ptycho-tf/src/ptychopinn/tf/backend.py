@@ -26,9 +26,11 @@ class TensorFlowBackend:
         test: GroupedData | None,
         config: TrainingConfig,
         execution: ExecutionConfig | None = None,
+        *,
+        on_epoch_end: Any = None,
     ) -> training.TrainResult:
-        """Train a model; see :func:`ptychopinn.tf.training.train`."""
-        return training.train(train, test, config, execution)
+        """Train a model; see :func:`ptychopinn.tf.training.train` (``on_epoch_end`` hook too)."""
+        return training.train(train, test, config, execution, on_epoch_end=on_epoch_end)
 
     def predict(self, model: Any, data: GroupedData, batch_size: int | None = None) -> np.ndarray:
         """Object patches (B, N, N, 1) complex64; see :func:`ptychopinn.tf.workflow.predict`."""

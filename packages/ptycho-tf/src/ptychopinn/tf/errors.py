@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["NonFiniteLossError", "TFBackendError", "WeightsError"]
+from ptychopinn.data.errors import TrainingCollapsedError, TrainingStalledWarning
+
+__all__ = [
+    "NonFiniteLossError",
+    "TFBackendError",
+    "TrainingCollapsedError",
+    "TrainingStalledWarning",
+    "WeightsError",
+]
 
 
 class TFBackendError(ValueError):

@@ -291,7 +291,11 @@ def diffract(psi: tf.Tensor) -> tf.Tensor:
 
 
 def poisson_nll(pred_amp: tf.Tensor, target_amp: tf.Tensor) -> tf.Tensor:
-    """Return the mean Poisson NLL ``λ - y·log λ``, λ = max(pred², 1e-12), y = target² (scalar)."""
+    """Return the mean saturated Poisson NLL ``λ - y - y·log(λ/y)`` (scalar, ≥ 0).
+
+    λ = max(pred², 1e-12), y = target²; 0 at λ = y (METHOD.md §6).
+    """
     lam = tf.maximum(tf.square(tf.cast(pred_amp, tf.float32)), LAMBDA_FLOOR)
     y = tf.square(tf.cast(target_amp, tf.float32))
-    return tf.reduce_mean(lam - y * tf.math.log(lam))
+    log_ratio = tf.math.log(lam) - tf.math.log(tf.maximum(y, LAMBDA_FLOOR))
+    return tf.reduce_mean(lam - y - y * log_ratio)

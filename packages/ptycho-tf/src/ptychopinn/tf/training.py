@@ -9,6 +9,10 @@
   when there is no validation split), best/last checkpoints
   (``output_dir/checkpoints/{best,last}.weights.h5``, written atomically), a CSV log of
   every epoch (``output_dir/metrics.csv``), optional XLA (``jit_compile``).
+- Training health after every epoch (``ExecutionConfig.collapse_check``,
+  ``stall_patience``; policy ``ptychopinn.data.health``): a constant predicted object
+  raises ``TrainingCollapsedError``; a flat monitored loss stops training with a
+  ``TrainingStalledWarning`` (``TrainResult.extras["stopped_reason"]``).
 - Seeded and deterministic on CPU: ``keras.utils.set_random_seed`` and (when
   ``ExecutionConfig.deterministic``) TensorFlow op determinism are switched on inside
   :func:`train`, never at import.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +35,16 @@ import tensorflow as tf
 
 from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
 from ptychopinn.data import GroupedData
+from ptychopinn.data.health import (
+    CollapseVerdict,
+    check_collapse,
+    check_stall,
+    fixed_batch_indices,
+    result_extras,
+)
 
 from . import physics
-from .errors import NonFiniteLossError, TFBackendError
+from .errors import NonFiniteLossError, TFBackendError, TrainingStalledWarning
 from .model import PtychoModel, build_model
 
 __all__ = [
@@ -343,6 +355,96 @@ class _History(keras.callbacks.Callback):
             self.history.setdefault(key, []).append(float(value))
 
 
+class _EpochHook(keras.callbacks.Callback):
+    """Calls the caller's ``on_epoch_end(epoch, net)``; a True return stops training."""
+
+    def __init__(self, net: PtychoModel, hook: Callable[[int, Any], bool | None]) -> None:
+        super().__init__()
+        self.net = net
+        self.hook = hook
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.hook(int(epoch), self.net):
+            self.model.stop_training = True
+
+
+class _Health(keras.callbacks.Callback):
+    """Collapse and stall checks after every epoch (policy: ``ptychopinn.data.health``).
+
+    Collapse: the network's amplitude and phase (every channel, before merging;
+    ``training=False``) on a fixed batch of at most 16 groups of ``probe`` (the
+    validation data, else the training data) -- one small forward pass per epoch;
+    a constant object raises
+    :class:`TrainingCollapsedError` naming the epoch, the measured spread and what to
+    try. Stall: ``monitor`` moved by at most ``stall_tolerance`` (relative) over
+    ``stall_patience`` epochs -- training stops with a :class:`TrainingStalledWarning`;
+    ``stopped_reason``/``stopped_epoch`` say why.
+    """
+
+    def __init__(
+        self,
+        net: PtychoModel,
+        probe: GroupedData | None,
+        monitor: str,
+        config: TrainingConfig,
+        execution: ExecutionConfig,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.monitor = monitor
+        self.config = config
+        self.patience = execution.stall_patience
+        self.tolerance = execution.stall_tolerance
+        self.batch: tuple[tf.Tensor, tf.Tensor] | None = None
+        if execution.collapse_check and probe is not None and len(probe) > 0:
+            idx = fixed_batch_indices(len(probe))
+            self.batch = (
+                tf.constant(np.ascontiguousarray(probe.X[idx], dtype=np.float32)),
+                tf.constant(np.ascontiguousarray(probe.coords_relative[idx], dtype=np.float32)),
+            )
+        self.losses: list[float] = []
+        self.stopped_reason: str | None = None
+        self.stopped_epoch: int | None = None
+        self.last_collapse: CollapseVerdict | None = None
+
+    def extras(self) -> dict[str, Any]:
+        """``TrainResult.extras`` entries (see ``ptychopinn.data.health.result_extras``)."""
+        return result_extras(self.stopped_reason, self.stopped_epoch, self.last_collapse)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        e = int(epoch) + 1
+        logs = logs or {}
+        if not all(math.isfinite(float(v)) for k, v in logs.items() if "loss" in k):
+            return  # a non-finite loss: _Checkpoints raises NonFiniteLossError after fit
+        if self.batch is not None:
+            outputs = self.net.training_model(list(self.batch), training=False)
+            amp, phase = np.asarray(outputs[4]), np.asarray(outputs[5])
+            verdict = check_collapse(amp, phase, e, config=self.config)
+            self.last_collapse = verdict
+            if verdict.collapsed:
+                self.model.stop_training = True
+                raise verdict.error()
+        if self.patience is None:
+            return
+        value = logs.get(self.monitor)
+        if value is None:
+            return
+        self.losses.append(float(value))
+        stall = check_stall(
+            self.losses,
+            e,
+            patience=self.patience,
+            rtol=self.tolerance,
+            monitor=self.monitor,
+            config=self.config,
+        )
+        if stall.stalled:
+            self.stopped_reason = stall.message
+            self.stopped_epoch = e
+            self.model.stop_training = True
+            warnings.warn(stall.message, TrainingStalledWarning, stacklevel=2)
+
+
 def _callbacks(
     config: TrainingConfig,
     execution: ExecutionConfig,
@@ -350,6 +452,9 @@ def _callbacks(
     monitor: str,
     checkpoints: _Checkpoints,
     history: _History,
+    *,
+    net: PtychoModel | None = None,
+    probe: GroupedData | None = None,
 ) -> list[keras.callbacks.Callback]:
     found: list[keras.callbacks.Callback] = [
         history,
@@ -374,8 +479,17 @@ def _callbacks(
             "ExecutionConfig.logger='mlflow' is not supported by the TensorFlow backend; "
             "choose 'csv', 'tensorboard' or 'none'"
         )
+    if net is not None and (execution.collapse_check or execution.stall_patience is not None):
+        found.append(_Health(net, probe, monitor, config, execution))
     found.append(checkpoints)  # last: sees the learning rate the others logged
     return found
+
+
+def _health_extras(callbacks: list[keras.callbacks.Callback]) -> dict[str, Any]:
+    for cb in callbacks:
+        if isinstance(cb, _Health):
+            return cb.extras()
+    return {"stopped_reason": None, "stopped_epoch": None}
 
 
 def _optimizer(config: TrainingConfig, execution: ExecutionConfig) -> keras.optimizers.Optimizer:
@@ -415,6 +529,8 @@ def train(
     test: GroupedData | None,
     config: TrainingConfig,
     execution: ExecutionConfig | None = None,
+    *,
+    on_epoch_end: Callable[[int, Any], bool | None] | None = None,
 ) -> TrainResult:
     """Train a PtychoPINN on ``train``; validation split per config; ``test`` evaluated at the end.
 
@@ -424,11 +540,21 @@ def train(
         config: training configuration; ``output_dir`` receives ``metrics.csv`` and
             ``checkpoints/{best,last}.weights.h5``.
         execution: devices, precision, logging, XLA; defaults to ``ExecutionConfig()``.
+        on_epoch_end: called as ``on_epoch_end(epoch, model)`` (epoch from 0) after every
+            epoch with the model being trained (usable with :func:`predict`); returning
+            True stops training after that epoch (e.g. a benchmark's time budget).
+
+    Returns:
+        :class:`TrainResult`; ``extras["stopped_reason"]`` is the stall check's message
+        when it stopped training early (else None), ``extras["collapse_check"]`` the
+        last collapse-check numbers (``ExecutionConfig.collapse_check``/``stall_patience``).
 
     Raises:
         TFBackendError: bad data, options this backend cannot honour.
         NonFiniteLossError: the loss became NaN/inf; names the epoch and the last good
             checkpoint (which is left untouched on disk).
+        TrainingCollapsedError: the predicted object became constant (names the epoch,
+            the measured spread and what to try).
     """
     execution = execution if execution is not None else ExecutionConfig()
     if not isinstance(config, TrainingConfig):
@@ -489,7 +615,12 @@ def train(
     )
     checkpoints = _Checkpoints(net, ckpt_dir, monitor)
     history = _History()
-    callbacks = _callbacks(config, execution, output_dir, monitor, checkpoints, history)
+    probe = val_data if val_data is not None else fit_data
+    callbacks = _callbacks(
+        config, execution, output_dir, monitor, checkpoints, history, net=net, probe=probe
+    )
+    if on_epoch_end is not None:
+        callbacks.append(_EpochHook(net, on_epoch_end))
     trainer.fit(
         fit_ds,
         validation_data=val_ds,
@@ -518,5 +649,9 @@ def train(
         output_dir=output_dir,
         best_checkpoint=checkpoints.best,
         last_checkpoint=checkpoints.last,
-        extras={"strategy": strategy.__class__.__name__, "replicas": strategy.num_replicas_in_sync},
+        extras={
+            "strategy": strategy.__class__.__name__,
+            "replicas": strategy.num_replicas_in_sync,
+            **_health_extras(callbacks),
+        },
     )

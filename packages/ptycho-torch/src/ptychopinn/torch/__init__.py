@@ -10,7 +10,14 @@ and the :class:`TorchBackend` entry point. Lightning is imported only by
 from importlib.metadata import version as _version
 
 from .backend import TorchBackend
-from .errors import DataError, ModelMismatchError, NonFiniteLossError, TorchBackendError
+from .errors import (
+    DataError,
+    ModelMismatchError,
+    NonFiniteLossError,
+    TorchBackendError,
+    TrainingCollapsedError,
+    TrainingStalledWarning,
+)
 from .model import PtychoPINN
 from .workflow import (
     TrainResult,
@@ -33,6 +40,8 @@ __all__ = [
     "TorchBackend",
     "TorchBackendError",
     "TrainResult",
+    "TrainingCollapsedError",
+    "TrainingStalledWarning",
     "__version__",
     "export_weights",
     "import_weights",

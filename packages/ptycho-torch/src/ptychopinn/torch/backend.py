@@ -20,9 +20,11 @@ class TorchBackend:
 
     name = "pytorch"
 
-    def train(self, train: Any, test: Any, config: Any, execution: Any = None) -> Any:
-        """Train on GroupedData; see :func:`ptychopinn.torch.workflow.train`."""
-        return workflow.train(train, test, config, execution)
+    def train(
+        self, train: Any, test: Any, config: Any, execution: Any = None, *, on_epoch_end: Any = None
+    ) -> Any:
+        """Train on GroupedData; see :func:`ptychopinn.torch.workflow.train` (``on_epoch_end`` too)."""
+        return workflow.train(train, test, config, execution, on_epoch_end=on_epoch_end)
 
     def predict(self, model: Any, data: Any, batch_size: int | None = None) -> np.ndarray:
         """Object patches (B, N, N, 1) complex64; see :func:`ptychopinn.torch.workflow.predict`."""

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DataError", "ModelMismatchError", "NonFiniteLossError", "TorchBackendError"]
+from ptychopinn.data.errors import TrainingCollapsedError, TrainingStalledWarning
+
+__all__ = [
+    "DataError",
+    "ModelMismatchError",
+    "NonFiniteLossError",
+    "TorchBackendError",
+    "TrainingCollapsedError",
+    "TrainingStalledWarning",
+]
 
 
 class TorchBackendError(ValueError):

@@ -251,10 +251,14 @@ def diffract(psi: torch.Tensor) -> torch.Tensor:
 
 
 def poisson_nll(pred_amp: torch.Tensor, target_amp: torch.Tensor) -> torch.Tensor:
-    """Mean Poisson negative log-likelihood ``λ - y log λ`` with ``λ = max(pred², 1e-12)``, ``y = target²``."""
+    """Mean saturated Poisson NLL ``λ - y - y·log(λ/y)`` (≥ 0, 0 at λ = y; METHOD.md §6).
+
+    λ = max(pred², 1e-12), y = target²; the log term is 0 where y = 0.
+    """
     lam = (pred_amp * pred_amp).clamp_min(1e-12)
     y = target_amp * target_amp
-    return (lam - y * torch.log(lam)).mean()
+    log_ratio = torch.log(lam) - torch.log(y.clamp_min(1e-12))
+    return (lam - y - y * log_ratio).mean()
 
 
 def gaussian_smooth(field: torch.Tensor, sigma: float) -> torch.Tensor:

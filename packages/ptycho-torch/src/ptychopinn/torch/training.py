@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,15 +20,24 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 import torch
 from ptychopinn.config import ExecutionConfig, TrainingConfig
 from ptychopinn.data.grouping import GroupedData
+from ptychopinn.data.health import (
+    MAX_CHECK_GROUPS,
+    CollapseVerdict,
+    check_collapse,
+    check_stall,
+    fixed_batch_indices,
+    result_extras,
+)
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import physics
-from .errors import DataError, NonFiniteLossError
+from .errors import DataError, NonFiniteLossError, TrainingCollapsedError, TrainingStalledWarning
 from .model import ForwardOutput, PtychoPINN
 
 __all__ = [
     "GroupBatchSampler",
     "GroupedDataset",
+    "HealthCallback",
     "HistoryCallback",
     "PtychoDataModule",
     "PtychoLightningModule",
@@ -316,8 +326,17 @@ class PtychoLightningModule(pl.LightningModule):
         tc = self.training_config
         params = [p for p in self.model.parameters() if p.requires_grad]
         opt = torch.optim.Adam(params, lr=tc.learning_rate)
+        # Read as Keras reads it, so both backends schedule alike: an improvement is a
+        # drop of more than 1e-4 (absolute), and the rate falls at the lr_patience-th
+        # epoch without one (torch counts patience + 1 bad epochs, relative thresholds).
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, mode="min", factor=tc.lr_factor, patience=tc.lr_patience, min_lr=tc.min_lr
+            opt,
+            mode="min",
+            factor=tc.lr_factor,
+            patience=max(tc.lr_patience - 1, 0),
+            threshold=1e-4,
+            threshold_mode="abs",
+            min_lr=tc.min_lr,
         )
         monitor = getattr(self, "monitor", "train_loss")
         return {
@@ -349,6 +368,134 @@ class HistoryCallback(Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the history of a resumed run."""
         self.history = {k: list(v) for k, v in state_dict.get("history", {}).items()}
+
+
+class HealthCallback(Callback):
+    """Collapse and stall checks after every training epoch (policy: ``ptychopinn.data.health``).
+
+    Collapse: the network of the inference path (amplitude and phase of every channel,
+    before merging; eval mode, float32) on a fixed batch of at most 16 groups of the
+    datamodule's validation data (training data without a split) -- one small forward
+    pass per epoch; a constant object raises
+    :class:`TrainingCollapsedError` naming the epoch, the measured spread and what to
+    try. Stall: ``monitor`` moved by at most ``stall_tolerance`` (relative) over
+    ``stall_patience`` epochs -- training stops after this epoch with a
+    :class:`TrainingStalledWarning`, and ``stopped_reason``/``stopped_epoch`` say why.
+    Decisions are reduced over processes, so every rank stops together.
+    """
+
+    def __init__(
+        self,
+        monitor: str,
+        *,
+        collapse_check: bool = True,
+        stall_patience: int | None = None,
+        stall_tolerance: float = 1e-5,
+        max_groups: int = MAX_CHECK_GROUPS,
+    ) -> None:
+        self.monitor = monitor
+        self.collapse_check = collapse_check
+        self.stall_patience = stall_patience
+        self.stall_tolerance = stall_tolerance
+        self.max_groups = max_groups
+        self.losses: list[float] = []
+        self.stopped_reason: str | None = None
+        self.stopped_epoch: int | None = None
+        self.last_collapse: CollapseVerdict | None = None
+        self._batch: dict[str, torch.Tensor] | None = None
+
+    @classmethod
+    def from_execution(cls, execution: ExecutionConfig, monitor: str) -> HealthCallback | None:
+        """The callback ``execution`` asks for (None when both checks are off)."""
+        if not execution.collapse_check and execution.stall_patience is None:
+            return None
+        return cls(
+            monitor,
+            collapse_check=execution.collapse_check,
+            stall_patience=execution.stall_patience,
+            stall_tolerance=execution.stall_tolerance,
+        )
+
+    def extras(self) -> dict[str, Any]:
+        """``TrainResult.extras`` entries (see ``ptychopinn.data.health.result_extras``)."""
+        return result_extras(self.stopped_reason, self.stopped_epoch, self.last_collapse)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Fix the probe batch: evenly spaced groups of the validation (else training) data."""
+        self._batch = None
+        if not self.collapse_check:
+            return
+        dm = trainer.datamodule
+        data = getattr(dm, "val_data", None)
+        if not isinstance(data, GroupedData) or len(data) == 0:
+            data = getattr(dm, "train_data", None)
+        if not isinstance(data, GroupedData) or len(data) == 0:
+            return  # no GroupedData to look at (custom loaders): nothing to check
+        sub = data.subset(fixed_batch_indices(len(data), self.max_groups))
+        batch = GroupedDataset(sub)[np.arange(len(sub))]
+        self._batch = {"x": batch["x"]}
+
+    def _collapse(self, pl_module: pl.LightningModule, epoch: int) -> CollapseVerdict | None:
+        if self._batch is None:
+            return None
+        net = pl_module.model
+        device = pl_module.device
+        was_training = net.training
+        net.eval()
+        try:
+            with torch.no_grad(), torch.autocast(device_type=device.type, enabled=False):
+                amp, phase = net.network(net.scaled_input(self._batch["x"].to(device)))
+        finally:
+            net.train(was_training)
+        return check_collapse(
+            amp.permute(0, 2, 3, 1).cpu().numpy(),
+            phase.permute(0, 2, 3, 1).cpu().numpy(),
+            epoch,
+            config=pl_module.training_config,
+        )
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Run both checks on the epoch just finished (1-based in the messages)."""
+        epoch = int(trainer.current_epoch) + 1
+        verdict = self._collapse(pl_module, epoch)
+        if verdict is not None:
+            self.last_collapse = verdict
+            if trainer.strategy.reduce_boolean_decision(verdict.collapsed, all=False):
+                if verdict.collapsed:
+                    raise verdict.error()
+                raise TrainingCollapsedError(
+                    f"training collapsed at epoch {epoch} on another process; "
+                    "see that process's message",
+                    epoch=epoch,
+                )
+        if self.stall_patience is None:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            return
+        self.losses.append(float(value))
+        stall = check_stall(
+            self.losses,
+            epoch,
+            patience=self.stall_patience,
+            rtol=self.stall_tolerance,
+            monitor=self.monitor,
+            config=pl_module.training_config,
+        )
+        if trainer.strategy.reduce_boolean_decision(stall.stalled, all=False):
+            self.stopped_reason = stall.message or f"stalled at epoch {epoch} on another process"
+            self.stopped_epoch = epoch
+            trainer.should_stop = True
+            if trainer.is_global_zero:
+                warnings.warn(self.stopped_reason, TrainingStalledWarning, stacklevel=2)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The monitored losses so far (restored on resume)."""
+        return {"losses": list(self.losses)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the monitored losses of a resumed run."""
+        self.losses = [float(v) for v in state_dict.get("losses", [])]
 
 
 def _logger(execution: ExecutionConfig, output_dir: Path) -> Any:
@@ -401,9 +548,13 @@ def build_trainer(
 ) -> pl.Trainer:
     """A Trainer configured only from ``execution`` (plus where to write and how long to run).
 
-    Checkpoints go to ``output_dir/checkpoints`` (best on ``monitor`` and ``last.ckpt``).
+    Checkpoints go to ``output_dir/checkpoints`` (best on ``monitor`` and ``last.ckpt``);
+    a :class:`HealthCallback` runs the collapse/stall checks ``execution`` asks for.
     """
     callbacks: list[Callback] = list(extra_callbacks or [])
+    health = HealthCallback.from_execution(execution, monitor)
+    if health is not None:
+        callbacks.append(health)
     if execution.enable_checkpointing:
         callbacks.append(
             ModelCheckpoint(

@@ -9,12 +9,14 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import Any
 
+import lightning.pytorch as pl
 import numpy as np
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
@@ -95,6 +97,17 @@ def check_data(data: GroupedData, model: ModelConfig, name: str = "data") -> Non
 
 
 # -------------------------------------------------------------------------- train
+class _EpochHook(pl.Callback):
+    """Calls the caller's ``on_epoch_end(epoch, model)``; a True return stops training."""
+
+    def __init__(self, hook: Callable[[int, Any], bool | None]) -> None:
+        self.hook = hook
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.hook(int(trainer.current_epoch), pl_module.model):
+            trainer.should_stop = True
+
+
 def train(
     train: GroupedData,
     test: GroupedData | None,
@@ -103,6 +116,7 @@ def train(
     *,
     ckpt_path: str | Path | None = None,
     save: bool = True,
+    on_epoch_end: Callable[[int, Any], bool | None] | None = None,
 ) -> TrainResult:
     """Train a PtychoPINN on ``train`` (validation split per config), evaluate on ``test``.
 
@@ -113,9 +127,19 @@ def train(
         execution: devices, precision, logging; defaults to ``ExecutionConfig()``.
         ckpt_path: resume from this checkpoint; ``"last"`` means ``output_dir/checkpoints/last.ckpt``.
         save: write ``output_dir/wts.h5.zip`` (global rank 0 only).
+        on_epoch_end: called as ``on_epoch_end(epoch, model)`` (epoch from 0) after every
+            training epoch with the :class:`PtychoPINN` being trained (usable with
+            :func:`predict`); returning True stops training after that epoch.
+
+    Returns:
+        :class:`TrainResult`; ``extras["stopped_reason"]`` is the stall check's message
+        when it stopped training early (else None), ``extras["collapse_check"]`` the
+        last collapse-check numbers (``ExecutionConfig.collapse_check``/``stall_patience``).
 
     Raises:
         NonFiniteLossError: the loss became NaN/inf (names the epoch and last good checkpoint).
+        TrainingCollapsedError: the predicted object became constant (names the epoch,
+            the measured spread and what to try).
     """
     from .training import HistoryCallback, PtychoDataModule, PtychoLightningModule, build_trainer
 
@@ -136,7 +160,10 @@ def train(
     if execution.jit_compile:
         module.compiled = torch.compile(module.model)
     history = HistoryCallback()
-    trainer = build_trainer(execution, output_dir, cfg.nepochs, monitor, [history])
+    extra: list[Any] = [history]
+    if on_epoch_end is not None:
+        extra.append(_EpochHook(on_epoch_end))
+    trainer = build_trainer(execution, output_dir, cfg.nepochs, monitor, extra)
     if ckpt_path == "last":
         ckpt_path = output_dir / "checkpoints" / "last.ckpt"
     if ckpt_path is not None and not Path(ckpt_path).is_file():
@@ -167,8 +194,18 @@ def train(
         best_checkpoint=best,
         last_checkpoint=last,
         bundle_path=bundle_path,
-        extras={"trainer": trainer, "global_rank": trainer.global_rank},
+        extras={"trainer": trainer, "global_rank": trainer.global_rank, **_health_extras(trainer)},
     )
+
+
+def _health_extras(trainer: Any) -> dict[str, Any]:
+    """``stopped_reason``/``stopped_epoch``/``collapse_check`` of the run's HealthCallback."""
+    from .training import HealthCallback
+
+    for cb in trainer.callbacks:
+        if isinstance(cb, HealthCallback):
+            return cb.extras()
+    return {"stopped_reason": None, "stopped_epoch": None}
 
 
 # ------------------------------------------------------------------------ predict
