@@ -1,6 +1,7 @@
 """Reconstruction-quality benchmark: train on two objects, score unseen objects (JSON on stdout).
 
-Fixed, seeded datasets (all N=64, 1e9 photons, the default probe):
+Fixed, seeded datasets (all N=64, 1e9 photons, the default probe; `--defocus D` curves its
+wavefront):
 
 - ``grid-lines``: upstream's grid-lines recipe scaled to N=64 -- ``lines`` objects *with
   phase* (so phase metrics mean something), a regular grid at step 4 px (offset 4),
@@ -36,6 +37,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -159,8 +161,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     base = 1000 * args.seed
-    train_scans = [_scan(args.dataset, base + k) for k in range(2)]
-    test_scans = [_scan(args.dataset, base + 100 + k) for k in range(2)]
+    train_scans = [_scan(args.dataset, base + k, args.defocus) for k in range(2)]
+    test_scans = [_scan(args.dataset, base + 100 + k, args.defocus) for k in range(2)]
     inference = configs["inference"].replace(n_groups=None)
     group = pipeline.group_for_model
     train_data = _concat([group(s, model_cfg, training, NPHOTONS) for s in train_scans])
@@ -239,6 +241,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         if figure.is_relative_to(HERE.parent)
         else str(figure),
         "recipe": recipe,
+        "probe_defocus": args.defocus,
     }
 
 
@@ -249,13 +252,15 @@ def _mean(values: list[Any]) -> float | None:
 
 # ------------------------------------------------------------- orchestrator side
 def _run_worker(args: argparse.Namespace, dataset: str, backend: str, seed: int, out: Path) -> Any:
-    workdir = out / "work" / f"{dataset}-{backend}-s{seed}"
+    # model checkpoints/logs are scratch: keep them out of the results folder
+    workdir = Path(tempfile.gettempdir()) / "ptychopinn-bench-quality" / out.name
+    workdir = workdir / f"{dataset}-{backend}-s{seed}"
     cmd = [
         sys.executable, str(Path(__file__).resolve()), "--worker",
         "--dataset", dataset, "--backend", backend, "--seed", str(seed),
         "--minutes", str(args.minutes), "--epochs", str(args.epochs),
         "--curve-every", str(args.curve_every), "--out", str(out), "--workdir", str(workdir),
-        "--overrides", args.overrides or "{}",
+        "--overrides", args.overrides or "{}", "--defocus", str(args.defocus),
     ] + (["--side-by-side"] if args.side_by_side else [])  # fmt: skip
     _log(f"run {dataset} / {backend} / seed {seed}")
     env = dict(os.environ)
@@ -330,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--side-by-side", action="store_true",
                    help="the fixed upstream-comparison recipe for --epochs (default 40)")  # fmt: skip
     p.add_argument("--overrides", default="", help="JSON load_config overrides (ablations)")
+    p.add_argument("--defocus", type=float, default=0.0,
+                   help="probe wavefront curvature (default_probe's defocus; 0: the real disk)")  # fmt: skip
     p.add_argument("--tag", default="", help="results sub-folder (default: a time stamp)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--dataset", help=argparse.SUPPRESS)
