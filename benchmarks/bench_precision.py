@@ -65,7 +65,7 @@ def run_backend(backend: str, epochs: int, seed: int) -> dict:
             chosen.predict(model, data), data, configs["inference"].stitch_crop
         )
         aligned = pipeline.align_to_truth(stitched, scan.object)
-        metrics = pipeline.evaluate_images(aligned.recon, aligned.truth)["amplitude"]
+        metrics = pipeline.evaluate_aligned(aligned)["amplitude"]
         key = "fp32" if precision == "32" else "bf16"
         out[f"amplitude_ssim_{key}"] = metrics["ssim"]
         out[f"amplitude_psnr_{key}"] = metrics["psnr"]

@@ -131,7 +131,7 @@ def _score(backend: Any, model: Any, scan: Any, data: Any) -> tuple[dict[str, An
 
     stitched = pipeline.stitch_patches(backend.predict(model, data), data, 20)
     aligned = pipeline.align_to_truth(stitched, scan.object)
-    return pipeline.evaluate_images(aligned.recon, aligned.truth), aligned
+    return pipeline.evaluate_aligned(aligned), aligned
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from .errors import DataError, NonFiniteLossError, TrainingCollapsedError, Train
 from .model import ForwardOutput, PtychoPINN
 
 __all__ = [
+    "EpochHook",
     "GroupBatchSampler",
     "GroupedDataset",
     "HealthCallback",
@@ -346,6 +347,19 @@ class PtychoLightningModule(pl.LightningModule):
 
 
 # ------------------------------------------------------------------------ trainer
+class EpochHook(Callback):
+    """Calls a caller's ``on_epoch_end(epoch, model)`` (epoch from 0, the wrapped
+    :class:`PtychoPINN`) after every training epoch; a True return stops training."""
+
+    def __init__(self, hook: Callable[[int, Any], bool | None]) -> None:
+        self.hook = hook
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Call the hook; stop the trainer when it returns True."""
+        if self.hook(int(trainer.current_epoch), pl_module.model):
+            trainer.should_stop = True
+
+
 class HistoryCallback(Callback):
     """Per-epoch history of the logged losses and the learning rate (saved in checkpoints)."""
 

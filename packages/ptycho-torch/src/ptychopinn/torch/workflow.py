@@ -16,7 +16,6 @@ from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 import numpy as np
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
@@ -97,17 +96,6 @@ def check_data(data: GroupedData, model: ModelConfig, name: str = "data") -> Non
 
 
 # -------------------------------------------------------------------------- train
-class _EpochHook(pl.Callback):
-    """Calls the caller's ``on_epoch_end(epoch, model)``; a True return stops training."""
-
-    def __init__(self, hook: Callable[[int, Any], bool | None]) -> None:
-        self.hook = hook
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.hook(int(trainer.current_epoch), pl_module.model):
-            trainer.should_stop = True
-
-
 def train(
     train: GroupedData,
     test: GroupedData | None,
@@ -141,7 +129,13 @@ def train(
         TrainingCollapsedError: the predicted object became constant (names the epoch,
             the measured spread and what to try).
     """
-    from .training import HistoryCallback, PtychoDataModule, PtychoLightningModule, build_trainer
+    from .training import (
+        EpochHook,
+        HistoryCallback,
+        PtychoDataModule,
+        PtychoLightningModule,
+        build_trainer,
+    )
 
     execution = execution if execution is not None else ExecutionConfig()
     check_data(train, config.model, "train")
@@ -162,7 +156,7 @@ def train(
     history = HistoryCallback()
     extra: list[Any] = [history]
     if on_epoch_end is not None:
-        extra.append(_EpochHook(on_epoch_end))
+        extra.append(EpochHook(on_epoch_end))
     trainer = build_trainer(execution, output_dir, cfg.nepochs, monitor, extra)
     if ckpt_path == "last":
         ckpt_path = output_dir / "checkpoints" / "last.ckpt"
