@@ -1,15 +1,17 @@
 """The backend registry: unknown names, uninstalled backends, loading, no stray imports."""
 
+import importlib.util
 import subprocess
 import sys
 import types
+import warnings
 from importlib import metadata
 
 import pytest
 
 from ptychopinn.config import (
-    Backend,
     BackendNotInstalledError,
+    BadInput,
     UnknownBackendError,
     available_backends,
     get_backend,
@@ -132,7 +134,6 @@ def test_a_class_is_instantiated_and_an_object_is_returned_as_is(monkeypatch, fa
     )
     torch_backend = get_backend("pytorch")
     assert isinstance(torch_backend, DummyBackend)
-    assert isinstance(torch_backend, Backend)
     assert get_backend("tensorflow") is DUMMY_INSTANCE
     assert available_backends() == ("pytorch", "tensorflow")
 
@@ -142,8 +143,28 @@ def test_available_backends_does_not_import_them(monkeypatch):
     assert available_backends() == ("pytorch",)
 
 
-def test_protocol_rejects_incomplete_objects():
-    assert not isinstance(object(), Backend)
+def test_registry_errors_are_bad_input():
+    # The application maps the BadInput marker to exit code 2.
+    assert issubclass(BackendNotInstalledError, BadInput)
+    assert issubclass(BackendNotInstalledError, RuntimeError)
+    assert issubclass(UnknownBackendError, BadInput) and issubclass(UnknownBackendError, ValueError)
+
+
+def test_backend_protocol_is_a_deprecated_alias_of_ptycho_core():
+    import ptychopinn.config as config
+
+    with pytest.warns(DeprecationWarning, match=r"ptychopinn\.core\.Backend"):
+        if importlib.util.find_spec("ptychopinn.core") is None:
+            with pytest.raises(ImportError, match="install ptycho-core"):
+                config.Backend  # noqa: B018
+        else:
+            from ptychopinn.core import Backend
+
+            assert config.Backend is Backend
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not hasattr(config, "NoSuchName")
+        assert not hasattr(registry, "NoSuchName")
 
 
 def test_get_backend_imports_only_the_backend_asked_for():

@@ -5,11 +5,14 @@ numpy, torch or tensorflow.
 """
 
 from importlib.metadata import version as _version
+from typing import Any
 
-from .backend import Backend, available_backends, get_backend
+from . import backend as _backend
+from .backend import available_backends, get_backend
 from .configs import ExecutionConfig, InferenceConfig, ModelConfig, TrainingConfig
 from .errors import (
     BackendNotInstalledError,
+    BadInput,
     ConfigError,
     ConfigFileError,
     UnknownBackendError,
@@ -23,8 +26,8 @@ __version__ = _version("ptycho-config")
 
 __all__ = [
     "SECTIONS",
-    "Backend",
     "BackendNotInstalledError",
+    "BadInput",
     "ConfigError",
     "ConfigFileError",
     "ExecutionConfig",
@@ -47,3 +50,10 @@ __all__ = [
     "to_file_dict",
     "to_legacy_dict",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``Backend`` is a deprecated alias of ``ptychopinn.core.Backend`` (see ``.backend``)."""
+    if name == "Backend":
+        return _backend.__getattr__(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

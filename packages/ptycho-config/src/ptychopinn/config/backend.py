@@ -1,15 +1,17 @@
-"""The backend protocol and the registry over the entry-point group ``ptychopinn.backends``.
+"""The backend registry over the entry-point group ``ptychopinn.backends``.
 
 ``get_backend(name)`` imports only the backend it is asked for: importing this
-module imports no deep-learning framework.
+module imports no deep-learning framework. The typed ``Backend`` protocol the loaded
+objects implement is ``ptychopinn.core.Backend`` (ptycho-core); ``ptychopinn.core``
+re-exports this registry with ``get_backend`` typed to return it.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from importlib import metadata
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from importlib import import_module, metadata
+from typing import Any
 
 from .errors import BackendNotInstalledError, UnknownBackendError, suggest
 
@@ -17,7 +19,6 @@ __all__ = [
     "ALIASES",
     "ENTRY_POINT_GROUP",
     "KNOWN_BACKENDS",
-    "Backend",
     "BackendInfo",
     "available_backends",
     "get_backend",
@@ -51,41 +52,29 @@ KNOWN_BACKENDS: dict[str, BackendInfo] = {
 ALIASES: dict[str, str] = {"tf": "tensorflow", "torch": "pytorch"}
 
 
-@runtime_checkable
-class Backend(Protocol):
-    """What a backend offers; array arguments are NumPy arrays, data is ``ptychopinn.data.GroupedData``."""
+def __getattr__(name: str) -> Any:
+    """``Backend`` moved to ``ptychopinn.core`` (ptycho-core); this name is a deprecated alias.
 
-    name: str
-
-    def train(self, train: Any, test: Any, config: Any, execution: Any = None) -> Any:
-        """Train a model on grouped data; return a TrainResult (model, history, ...)."""
-        ...
-
-    def predict(self, model: Any, data: Any, batch_size: int | None = None) -> Any:
-        """Return object patches (B, N, N, 1) complex64 for grouped data."""
-        ...
-
-    def save_bundle(self, model: Any, path: str | Path) -> Any:
-        """Write the model bundle (``wts.h5.zip``) to path."""
-        ...
-
-    def load_bundle(self, path: str | Path) -> Any:
-        """Read a model bundle and return the model."""
-        ...
-
-    def export_weights(self, model: Any) -> dict[str, Any]:
-        """Return every parameter under its canonical name and layout (``LayerPlan.parameter_shapes``)."""
-        ...
-
-    def import_weights(self, model: Any, weights: dict[str, Any]) -> None:
-        """Set the model's parameters from canonical names and layouts."""
-        ...
-
-    def run_cdi_example(
-        self, train: Any, test: Any, config: Any, do_stitching: bool = True
-    ) -> tuple[Any, Any, dict[str, Any]]:
-        """Train, predict and optionally stitch; return (amplitude, phase, results)."""
-        ...
+    The protocol's types (GroupedData, TrainResult) live above this package, so the
+    typed protocol cannot be defined here. Resolved lazily, and only on request, so
+    that importing ptychopinn.config never imports ptycho-core (which depends on it).
+    """
+    if name != "Backend":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        "ptychopinn.config.Backend moved to ptychopinn.core.Backend (package ptycho-core); "
+        "the alias will be removed in ptycho-config 0.2",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    try:
+        protocol = import_module("ptychopinn.core.protocol")
+    except ImportError as exc:
+        raise ImportError(
+            "ptychopinn.config.Backend moved to ptychopinn.core.Backend: install ptycho-core "
+            "(`pip install ptycho-core`)"
+        ) from exc
+    return protocol.Backend
 
 
 def _entry_points() -> dict[str, metadata.EntryPoint]:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "BackendNotInstalledError",
+    "BadInput",
     "ConfigError",
     "ConfigFileError",
     "UnknownBackendError",
@@ -15,7 +16,19 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class BadInput(Exception):
+    """Marker of every error that means "the caller's input cannot be used".
+
+    Configuration values, files, data, backend names: whatever the user gave. The
+    application maps any exception carrying this marker to exit code 2 (bad input),
+    every other failure to 1. It lives here, in the lowest package, so that errors of
+    every package (``ConfigError``, ``BackendNotInstalledError``, ``ptychopinn.core``'s
+    ``BadInputError``) can carry it; mix it in next to a built-in base
+    (``class X(BadInput, ValueError)``).
+    """
+
+
+class ConfigError(BadInput, ValueError):
     """A configuration value, key or file is invalid."""
 
 
@@ -31,8 +44,8 @@ class UnknownBackendError(ConfigError):
     """A backend name that no known or registered backend answers to."""
 
 
-class BackendNotInstalledError(RuntimeError):
-    """A known backend was selected but its package is not installed."""
+class BackendNotInstalledError(BadInput, RuntimeError):
+    """A known backend was selected but its package is not installed (bad input: exit 2)."""
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:

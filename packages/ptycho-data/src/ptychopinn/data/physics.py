@@ -15,6 +15,7 @@ import numpy as np
 import scipy.fft
 
 __all__ = [
+    "LAMBDA_FLOOR",
     "SUPPORT_THRESHOLD",
     "centre_crop",
     "diffract",
@@ -35,7 +36,8 @@ __all__ = [
 SUPPORT_THRESHOLD = 1e-6
 """Merged pixels whose summed support is below this are set to 0 (never divided)."""
 
-_LAM_FLOOR = 1e-12
+LAMBDA_FLOOR = 1e-12
+"""Floor of the predicted intensity λ (and of y inside the log) in the Poisson NLL."""
 
 
 def _float_dtype(dtype: np.dtype) -> np.dtype:
@@ -270,9 +272,9 @@ def poisson_nll(pred_amp: np.ndarray, target_amp: np.ndarray) -> float:
     but ≥ 0 and 0 at λ = y, so relative-threshold schedulers and early stopping see
     a flat loss as flat (the bare form is ~ -10⁶ per element at 10⁹ photons).
     """
-    lam = np.maximum(np.asarray(pred_amp, dtype=np.float64) ** 2, _LAM_FLOOR)
+    lam = np.maximum(np.asarray(pred_amp, dtype=np.float64) ** 2, LAMBDA_FLOOR)
     y = np.asarray(target_amp, dtype=np.float64) ** 2
-    log_ratio = np.log(lam) - np.log(np.maximum(y, _LAM_FLOOR))
+    log_ratio = np.log(lam) - np.log(np.maximum(y, LAMBDA_FLOOR))
     return float(np.mean(lam - y - y * log_ratio))
 
 
