@@ -260,7 +260,7 @@ class TFOps(Ops):
         from ptychopinn.tf import train
 
         result = train(data, None, config, execution)
-        return result.model, {k: list(v) for k, v in result.history.items()}, "loss"
+        return result.model, {k: list(v) for k, v in result.history.items()}
 
     def predict(self, model, data):
         from ptychopinn.tf import predict
@@ -427,7 +427,7 @@ class TorchOps(Ops):
         from ptychopinn.torch import workflow
 
         result = workflow.train(data, None, config, execution)
-        return result.model, {k: list(v) for k, v in result.history.items()}, "train_loss"
+        return result.model, {k: list(v) for k, v in result.history.items()}
 
     def predict(self, model, data):
         from ptychopinn.torch import workflow
@@ -554,8 +554,10 @@ def task_train(ops: Ops, inp: dict, settings: dict, args) -> dict:
         accelerator="cpu", devices=1, logger="none", enable_progress_bar=False,
         enable_checkpointing=False, early_stop_patience=None, deterministic=True,
     )  # fmt: skip
-    model, history, key = ops.train(data, config, execution)
-    out = {"loss": np.asarray(history[key], np.float64), "history": np.asarray(json.dumps(history))}
+    model, history = ops.train(data, config, execution)
+    # One history schema (ptychopinn.core.history): the same key from both backends.
+    out = {"loss": np.asarray(history["train_loss"], np.float64),
+           "history": np.asarray(json.dumps(history))}  # fmt: skip
     out["pred"] = ops.predict(model, data)
     path = ops.save_bundle(model, args.outdir / f"bundle.{ops.name}.zip")
     out["bundle"] = np.asarray(str(path))

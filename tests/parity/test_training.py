@@ -40,6 +40,14 @@ def test_epoch_count(train_out):
         assert len(train_out[b]["loss"]) == 3, (b, train_out[b]["loss"])
 
 
+def test_history_has_one_schema(train_out):
+    """Both backends emit the same history keys (ptychopinn.core.history), per epoch."""
+    tf, pt = EXTRA["training_history"]["tensorflow"], EXTRA["training_history"]["pytorch"]
+    assert set(tf) == set(pt) == {"train_loss", "train_nll", "lr"}, (sorted(tf), sorted(pt))
+    assert all(len(v) == 3 for h in (tf, pt) for v in h.values())
+    np.testing.assert_allclose(tf["lr"], pt["lr"])  # the same schedule
+
+
 def test_first_epoch_loss(train_out):
     tf, pt = train_out["tensorflow"]["loss"], train_out["pytorch"]["loss"]
     check("train", "epoch 1 loss |torch-tf|/|tf|", _rel(pt[0], tf[0]), TOL_FIRST, kind="rel diff")

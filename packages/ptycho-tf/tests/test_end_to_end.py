@@ -63,7 +63,7 @@ def test_pinn_beats_untrained_after_a_fresh_process_load(tmp_path):
     data = group_for_config(scan, cfg.model, cfg, nphotons=1e9)
     ex = ExecutionConfig(enable_progress_bar=False, logger="none", early_stop_patience=None)
     result = train(data, None, cfg, ex)
-    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert result.history["train_loss"][-1] < result.history["train_loss"][0]
     trained = save_bundle(result.model, tmp_path / "trained.zip")
     fresh = build_model(cfg.model, data.probe, data.intensity_scale, data.norm_factor, seed=0)
     untrained = save_bundle(fresh, tmp_path / "untrained.zip")

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from ptychopinn.config import ExecutionConfig, ModelConfig
+from ptychopinn.core import check_history
+from ptychopinn.core.errors import DataError, ModelMismatchError, UnsupportedOptionError
 from ptychopinn.data import check_stall
 from ptychopinn.tf import training as T
 from ptychopinn.tf.errors import NonFiniteLossError, TFBackendError
@@ -32,7 +34,18 @@ def test_dataset_follows_grouped_batches_order(grouped1):
 def test_train_logs_checkpoints_and_history(trained, grouped1):
     cfg, result = trained
     h = result.history
-    assert len(h["loss"]) == 2 and len(h["val_loss"]) == 2 and len(h["learning_rate"]) == 2
+    assert len(h["train_loss"]) == 2 and len(h["val_loss"]) == 2 and len(h["lr"]) == 2
+    # The ptychopinn.core.history schema: the weighted terms only (mae_weight is 0).
+    assert set(h) == {
+        "train_loss",
+        "train_nll",
+        "val_loss",
+        "val_nll",
+        "lr",
+        "test_loss",
+        "test_nll",
+    }
+    assert check_history(h) == h
     assert len(h["test_loss"]) == 1 and np.isfinite(h["test_loss"][0])
     assert result.best_checkpoint.name == "best.weights.h5" and result.best_checkpoint.is_file()
     assert result.last_checkpoint.name == "last.weights.h5" and result.last_checkpoint.is_file()
@@ -56,7 +69,7 @@ def test_same_seed_gives_identical_weights(trained, grouped1, tiny_config, quiet
         quiet,
     )
     b = export_weights(again.model)
-    assert again.history["loss"] == first.history["loss"]
+    assert again.history["train_loss"] == first.history["train_loss"]
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
@@ -69,7 +82,13 @@ def test_supervised_and_optional_losses(grouped2, tiny_config, quiet):
         validation_fraction=0.0,
     )
     result = T.train(data, None, sup, quiet)
-    assert np.isfinite(result.history["loss"][0]) and "nll" not in result.history
+    assert np.isfinite(result.history["train_loss"][0]) and "train_nll" not in result.history
+    assert {"train_amp_mae", "train_phase_mae"} <= set(result.history)
+    np.testing.assert_allclose(
+        result.history["train_loss"],
+        np.add(result.history["train_amp_mae"], result.history["train_phase_mae"]),
+        rtol=1e-5,
+    )
     no_truth = data.subset(np.arange(16))
     no_truth.Y = None
     with pytest.raises(TFBackendError, match="ground-truth"):
@@ -92,26 +111,27 @@ def test_xla_training_with_every_loss_term(grouped2, tiny_config):
     with pytest.warns(UserWarning, match="determinism") as record:
         result = T.train(grouped2.subset(np.arange(16)), None, cfg, ex)
     assert not any("doesn't support `jit_compile" in str(w.message) for w in record)
-    assert {"nll", "mae", "realspace_mae", "tv"} <= set(result.history)
+    assert {"train_nll", "train_mae", "train_realspace_mae", "train_tv"} <= set(result.history)
     assert result.best_checkpoint is None
-    assert np.isfinite(result.history["loss"][0])
+    assert np.isfinite(result.history["train_loss"][0])
     assert (cfg.output_dir / "tensorboard").is_dir()
-    assert np.isfinite(result.history["loss"][0])
+    assert np.isfinite(result.history["train_loss"][0])
 
 
 def test_bad_data_is_refused(grouped1, tiny_config, quiet):
     bad = grouped1.subset(np.arange(8))
     bad.X = bad.X.copy()
     bad.X[0, 0, 0, 0] = np.nan
-    with pytest.raises(TFBackendError, match=r"train\.X holds 1 non-finite"):
+    # The backend-neutral classes of ptychopinn.core (TFBackendError is their BadInputError).
+    with pytest.raises(DataError, match=r"train\.X holds 1 non-finite"):
         T.train(bad, None, tiny_config(), quiet)
-    with pytest.raises(TFBackendError, match="gridsize"):
+    with pytest.raises(ModelMismatchError, match="gridsize"):
         T.train(grouped1, None, tiny_config(gridsize=2), quiet)
-    with pytest.raises(TFBackendError, match="GroupedData"):
+    with pytest.raises(DataError, match="GroupedData"):
         T.train({"X": 1}, None, tiny_config(), quiet)
     with pytest.raises(TFBackendError, match="TrainingConfig"):
         T.train(grouped1, None, {"nepochs": 1}, quiet)
-    with pytest.raises(TFBackendError, match="no groups"):
+    with pytest.raises(DataError, match="no groups"):
         T.check_data(grouped1.subset(np.arange(0)), tiny_config().model)
 
 
@@ -120,14 +140,16 @@ def test_non_finite_loss_names_epoch_and_keeps_checkpoints(trained, grouped1, qu
     saved = {p: p.read_bytes() for p in (first.last_checkpoint, first.best_checkpoint)}
     blown = grouped1.subset(np.arange(16))
     blown.X = (blown.X * 1e30).astype(np.float32)  # finite input, infinite loss
-    with pytest.raises(NonFiniteLossError, match=r"epoch 1 .*last good checkpoint: none"):
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1 .*last good checkpoint: none") as info:
         T.train(blown, None, cfg.replace(validation_fraction=0.0), quiet)
+    assert (info.value.epoch, info.value.step, info.value.last_checkpoint) == (1, 0, None)
+    assert isinstance(info.value, RuntimeError) and "train_loss" not in str(info.value)
     for path, data in saved.items():  # the same output_dir: nothing on disk lost
         assert path.read_bytes() == data
 
 
 def test_execution_options_errors(grouped1, tiny_config):
-    with pytest.raises(TFBackendError, match="mlflow"):
+    with pytest.raises(UnsupportedOptionError, match="mlflow"):
         T.train(grouped1, None, tiny_config(), ExecutionConfig(logger="mlflow"))
     with pytest.raises(TFBackendError, match="only 1 device"):
         T.make_strategy(ExecutionConfig(accelerator="cpu", devices=4))
@@ -165,7 +187,7 @@ _MIRRORED = textwrap.dedent(
                              logger="none", enable_checkpointing=False)
         r = train(data, None, cfg, ex)
         obj = r.model.diffraction_to_obj([data.X, data.coords_relative]).numpy()
-        res[devices] = (r.extras["replicas"], export_weights(r.model), r.history["loss"], obj)
+        res[devices] = (r.extras["replicas"], export_weights(r.model), r.history["train_loss"], obj)
     assert res[1][0] == 1 and res[2][0] == 2, (res[1][0], res[2][0])
     # Adam turns last-bit gradient differences of near-zero gradients into lr-sized steps,
     # so compare the weights absolutely (2 steps of lr 1e-3) and the outputs relatively.
@@ -260,7 +282,7 @@ def test_flat_loss_stops_with_a_warning(grouped1, tiny_config, monkeypatch):
                          early_stop_patience=None, stall_patience=2)  # fmt: skip
     with pytest.warns(TrainingStalledWarning, match="stopped early at epoch 3"):
         res = T.train(grouped1.subset(np.arange(32)), None, cfg, ex)
-    assert len(res.history["loss"]) == 3
+    assert len(res.history["train_loss"]) == 3
     assert all(isinstance(v, float) for v in res.history["val_loss"])
     assert res.extras["stopped_epoch"] == 3 and "val_loss" in res.extras["stopped_reason"]
     assert "collapse_check" not in res.extras
@@ -288,4 +310,4 @@ def test_on_epoch_end_hook_sees_the_model_and_can_stop(grouped1, tiny_config, qu
     res = T.train(grouped1, None, tiny_config(nepochs=5), quiet, on_epoch_end=hook)
     assert [e for e, _ in seen] == [0, 1]
     assert seen[0][1] == (2, grouped1.N, grouped1.N, 1)
-    assert len(res.history["loss"]) == 2
+    assert len(res.history["train_loss"]) == 2

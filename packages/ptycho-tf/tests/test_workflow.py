@@ -9,7 +9,10 @@ import zipfile
 import numpy as np
 import pytest
 
+import ptychopinn.core
+import ptychopinn.tf
 from ptychopinn.config import TrainingConfig, get_backend
+from ptychopinn.core.errors import BadInputError, ModelMismatchError
 from ptychopinn.data import BundleError, read_bundle, write_bundle
 from ptychopinn.data.bundle import save_portable
 from ptychopinn.tf import workflow as W
@@ -34,7 +37,7 @@ def test_predict_streams_batches(trained, grouped1):
 
 def test_predict_refuses_mismatched_or_nan_data(trained, grouped1, grouped2):
     _, result = trained
-    with pytest.raises(TFBackendError, match="gridsize"):
+    with pytest.raises(ModelMismatchError, match="gridsize"):
         W.predict(result.model, grouped2)
     bad = grouped1.subset(np.arange(4))
     bad.coords_relative = bad.coords_relative.copy()
@@ -168,7 +171,7 @@ def test_pytorch_bundle_loads_through_portable_weights(saved, grouped1, tmp_path
 def test_backend_entry_point(trained, grouped1, tmp_path):
     cfg, result = trained
     backend = get_backend("tensorflow")
-    assert backend.name == "tensorflow"
+    assert backend.name == "tensorflow" and isinstance(backend, ptychopinn.core.Backend)
     w = backend.export_weights(result)
     fresh = build_model(cfg.model, grouped1.probe, grouped1.intensity_scale)
     backend.import_weights(fresh, w)
@@ -182,10 +185,20 @@ def test_backend_entry_point(trained, grouped1, tmp_path):
 
 def test_run_cdi_example(scan_small, tiny_config, quiet):
     cfg = tiny_config(gridsize=1, validation_fraction=0.0)
-    amp, phase, results = W.run_cdi_example(scan_small, scan_small, cfg, execution=quiet)
+    amp, phase, results = ptychopinn.tf.run_cdi_example(
+        scan_small, scan_small, cfg, execution=quiet
+    )
     assert results["backend"] == "tensorflow"
     assert amp.shape == phase.shape and amp.ndim == 2
     assert results["patches"].shape == (96, 64, 64, 1)
     assert np.isfinite(results["metrics"]["amplitude"]["ssim"])
     with pytest.raises(TFBackendError, match="ScanData or GroupedData"):
-        W.run_cdi_example([1, 2], scan_small, cfg)
+        ptychopinn.tf.run_cdi_example([1, 2], scan_small, cfg)
+    assert results["history"] is results["train_result"].history
+    assert set(results["history"]) == {"train_loss", "train_nll", "lr", "test_loss", "test_nll"}
+
+
+def test_errors_are_ptychopinn_core_classes():
+    assert TFBackendError is BadInputError and WeightsError is ModelMismatchError
+    assert ptychopinn.tf.NonFiniteLossError is ptychopinn.core.NonFiniteLossError
+    assert ptychopinn.tf.TrainResult is ptychopinn.core.TrainResult

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from ptychopinn.core.errors import UnsupportedOptionError
 from ptychopinn.torch.training import (
     GroupBatchSampler,
     GroupedDataset,
@@ -117,11 +118,12 @@ def test_loggers_and_strategy_errors(tmp_path, make_execution, monkeypatch):
         "find_spec",
         lambda n, *a: None if n in ("mlflow", "tensorboard", "tensorboardX") else real(n, *a),
     )
-    with pytest.raises(RuntimeError, match="pip install mlflow"):
+    # Bad input (exit code 2 in the CLI), the same class as the TensorFlow backend's.
+    with pytest.raises(UnsupportedOptionError, match="pip install mlflow"):
         build_trainer(make_execution(logger="mlflow"), tmp_path, 1, "train_loss")
-    with pytest.raises(RuntimeError, match="pip install tensorboard"):
+    with pytest.raises(UnsupportedOptionError, match="pip install tensorboard"):
         build_trainer(make_execution(logger="tensorboard"), tmp_path, 1, "train_loss")
-    with pytest.raises(ValueError, match="TensorFlow strategy"):
+    with pytest.raises(UnsupportedOptionError, match="TensorFlow strategy"):
         build_trainer(make_execution(strategy="mirrored"), tmp_path, 1, "train_loss")
 
 

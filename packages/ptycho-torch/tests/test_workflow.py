@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+import ptychopinn.core
+import ptychopinn.torch
 import ptychopinn.torch.training as training_mod
 from ptychopinn.config import ModelConfig, TrainingConfig
-from ptychopinn.config.backend import Backend, get_backend
+from ptychopinn.core import Backend, check_history, get_backend
 from ptychopinn.data import BundleError, read_bundle, write_bundle
 from ptychopinn.data.bundle import save_portable
 from ptychopinn.torch import (
@@ -244,8 +246,10 @@ def test_non_finite_loss_stops_and_names_checkpoint(
         "build_trainer",
         lambda ex, out, n, mon, cbs: real_build(ex, out, n, mon, [*cbs, EpochMark()]),
     )
-    with pytest.raises(NonFiniteLossError, match="epoch 1") as info:
+    # Epochs are 1-based (as in the TensorFlow backend): the NaN comes in the second.
+    with pytest.raises(NonFiniteLossError, match="epoch 2") as info:
         train(grouped, None, make_config(tmp_path, nepochs=3), make_execution(logger="none"))
+    assert info.value.epoch == 2 and info.value.step > 0
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert info.value.last_checkpoint == last
     assert str(last) in str(info.value)
@@ -263,13 +267,9 @@ def test_backend_entry_point(grouped):
     assert backend.predict(m, grouped, 16).shape == (len(grouped), 64, 64, 1)
 
 
-def test_run_cdi_example(scan, tmp_path, make_config, make_execution, monkeypatch):
-    import ptychopinn.torch.workflow as wf
-
+def test_run_cdi_example(scan, tmp_path, make_config, make_execution):
     cfg = make_config(tmp_path, nepochs=1, n_groups=16)
-    real_train = wf.train
-    monkeypatch.setattr(wf, "train", lambda a, b, c, e: real_train(a, b, c, make_execution()))
-    amp, phase, results = run_cdi_example(scan, scan, cfg, do_stitching=True)
+    amp, phase, results = run_cdi_example(scan, scan, cfg, True, make_execution())
     assert results["backend"] == "pytorch"
     assert amp.shape == phase.shape and amp.ndim == 2
     assert np.isfinite(amp).all()
@@ -278,8 +278,16 @@ def test_run_cdi_example(scan, tmp_path, make_config, make_execution, monkeypatc
     assert ("metrics" in results) != ("metrics_error" in results)
     if "metrics" in results:
         assert -1 <= results["metrics"]["amplitude"]["ssim"] <= 1
+    history = results["history"]
+    assert check_history(history) == history and "epoch" not in history
+    assert {"train_loss", "train_nll", "lr", "test_loss", "test_nll"} <= set(history)
+    assert "train_mae" not in history  # mae_weight is 0: neither computed nor logged
     _, _, no_stitch = TorchBackend().run_cdi_example(
-        results["test_data"], results["test_data"], cfg.replace(output_dir=tmp_path / "b"), False
+        results["test_data"],
+        results["test_data"],
+        cfg.replace(output_dir=tmp_path / "b"),
+        False,
+        execution=make_execution(),
     )
     assert "stitched" not in no_stitch
     with pytest.raises(DataError):
@@ -293,3 +301,11 @@ def test_training_config_carried_into_bundle(grouped, tmp_path, make_config, mak
     restored = TrainingConfig.from_dict(manifest["config"])
     assert restored.backend == "pytorch" and restored.nepochs == 1
     assert io.BytesIO(read_bundle(res.bundle_path).members["probe.npy"]).read(6) == b"\x93NUMPY"
+
+
+def test_errors_are_ptychopinn_core_classes():
+    assert ptychopinn.torch.TorchBackendError is ptychopinn.core.BadInputError
+    assert DataError is ptychopinn.core.DataError
+    assert ModelMismatchError is ptychopinn.core.ModelMismatchError
+    assert NonFiniteLossError is ptychopinn.core.NonFiniteLossError
+    assert ptychopinn.torch.TrainResult is ptychopinn.core.TrainResult

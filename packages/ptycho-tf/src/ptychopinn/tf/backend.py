@@ -1,4 +1,5 @@
-"""The ``tensorflow`` entry point of ``ptychopinn.backends``: the Backend protocol object."""
+"""The ``tensorflow`` entry point of ``ptychopinn.backends`` (``ptychopinn.core.Backend``)
+and this backend's ``run_cdi_example``."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ from typing import Any
 import numpy as np
 
 from ptychopinn.config import ExecutionConfig, TrainingConfig
+from ptychopinn.core import Backend, TrainResult, bind_run_cdi_example
 from ptychopinn.data import GroupedData
 
 from . import training, weights, workflow
 
-__all__ = ["TensorFlowBackend"]
+__all__ = ["TensorFlowBackend", "run_cdi_example"]
 
 
-class TensorFlowBackend:
-    """TensorFlow / Keras 3 implementation of ``ptychopinn.config.Backend``."""
+class TensorFlowBackend(Backend):
+    """TensorFlow / Keras 3 implementation of ``ptychopinn.core.Backend``.
+
+    Stateless; ``run_cdi_example`` is the protocol's generic one.
+    """
 
     name = "tensorflow"
 
@@ -28,7 +33,7 @@ class TensorFlowBackend:
         execution: ExecutionConfig | None = None,
         *,
         on_epoch_end: Any = None,
-    ) -> training.TrainResult:
+    ) -> TrainResult[Any]:
         """Train a model; see :func:`ptychopinn.tf.training.train` (``on_epoch_end`` hook too)."""
         return training.train(train, test, config, execution, on_epoch_end=on_epoch_end)
 
@@ -52,8 +57,5 @@ class TensorFlowBackend:
         """Set canonical portable weights; see :func:`ptychopinn.tf.weights.import_weights`."""
         weights.import_weights(workflow._as_model(model), weights_)
 
-    def run_cdi_example(
-        self, train: Any, test: Any, config: TrainingConfig, do_stitching: bool = True
-    ) -> tuple[Any, Any, dict[str, Any]]:
-        """Train, predict, stitch; see :func:`ptychopinn.tf.workflow.run_cdi_example`."""
-        return workflow.run_cdi_example(train, test, config, do_stitching)
+
+run_cdi_example = bind_run_cdi_example(TensorFlowBackend)

@@ -1,25 +1,33 @@
-"""The error hierarchy of ptychopinn.tf."""
+"""The errors of ptychopinn.tf: the backend-neutral ones of ``ptychopinn.core.errors``.
+
+Both backends raise the same classes for the same condition. The names this package
+used before ptycho-core are aliases: ``TFBackendError`` is ``BadInputError`` (every
+input error of the backend), ``WeightsError`` is ``ModelMismatchError``.
+"""
 
 from __future__ import annotations
 
-from ptychopinn.data.errors import TrainingCollapsedError, TrainingStalledWarning
+from ptychopinn.core.errors import (
+    BadInputError,
+    DataError,
+    ModelMismatchError,
+    NonFiniteLossError,
+    TrainingCollapsedError,
+    TrainingStalledWarning,
+    UnsupportedOptionError,
+)
 
 __all__ = [
+    "BadInputError",
+    "DataError",
+    "ModelMismatchError",
     "NonFiniteLossError",
     "TFBackendError",
     "TrainingCollapsedError",
     "TrainingStalledWarning",
+    "UnsupportedOptionError",
     "WeightsError",
 ]
 
-
-class TFBackendError(ValueError):
-    """Invalid input to the TensorFlow backend (data, weights, bundle)."""
-
-
-class WeightsError(TFBackendError):
-    """Portable or native weights do not fit the model (names, shapes, values)."""
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss; names the epoch and the last good checkpoint."""
+TFBackendError = BadInputError
+WeightsError = ModelMismatchError

@@ -23,6 +23,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from ptychopinn.core.constants import LAMBDA_FLOOR, SUPPORT_THRESHOLD
+
 __all__ = [
     "LAMBDA_FLOOR",
     "SUPPORT_THRESHOLD",
@@ -42,11 +44,8 @@ __all__ = [
     "translate",
 ]
 
-SUPPORT_THRESHOLD = 1e-6
-"""Merged pixels whose summed support is below this are 0 (never divided)."""
-
-LAMBDA_FLOOR = 1e-12
-"""Lower clamp of the predicted Poisson rate λ."""
+# SUPPORT_THRESHOLD (merged pixels with less summed support are 0, never divided) and
+# LAMBDA_FLOOR (lower clamp of the Poisson rate λ) are the NumPy reference's own.
 
 
 def _interp_matrix(offset: tf.Tensor, n_out: int | tf.Tensor, n_in: int | tf.Tensor) -> tf.Tensor:

@@ -25,7 +25,6 @@ import math
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
+from ptychopinn.config import ExecutionConfig, TrainingConfig
+from ptychopinn.core import TrainResult, check_data
+from ptychopinn.core.errors import (
+    BadInputError,
+    DataError,
+    NonFiniteLossError,
+    TrainingStalledWarning,
+    UnsupportedOptionError,
+)
+from ptychopinn.core.history import LR, History, history_key, loss_terms, record_epoch
 from ptychopinn.data import GroupedData
 from ptychopinn.data.health import (
     CollapseVerdict,
@@ -44,7 +52,6 @@ from ptychopinn.data.health import (
 )
 
 from . import physics
-from .errors import NonFiniteLossError, TFBackendError, TrainingStalledWarning
 from .model import PtychoModel, build_model
 
 __all__ = [
@@ -61,47 +68,6 @@ LAST_NAME = "last.weights.h5"
 CSV_NAME = "metrics.csv"
 
 
-@dataclass
-class TrainResult:
-    """What :func:`train` returns.
-
-    ``model`` holds the weights after the last epoch; ``history`` maps each logged
-    metric (``loss``, ``val_loss``, ``learning_rate``, ``test_loss``...) to one value per epoch.
-    """
-
-    model: PtychoModel
-    history: dict[str, list[float]]
-    output_dir: Path
-    best_checkpoint: Path | None = None
-    last_checkpoint: Path | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-def check_data(data: GroupedData, model: ModelConfig, name: str = "data") -> None:
-    """Raise TFBackendError unless ``data`` is GroupedData, finite, and fits model's N and gridsize."""
-    if not isinstance(data, GroupedData):
-        raise TFBackendError(
-            f"{name} must be a ptychopinn.data.GroupedData, got {type(data).__name__}"
-        )
-    if len(data) == 0:
-        raise TFBackendError(f"{name} holds no groups")
-    n, c = data.X.shape[1], data.X.shape[3]
-    if n != model.N or c != model.gridsize**2:
-        raise TFBackendError(
-            f"{name} has N={n} and C={c} channels (gridsize {math.isqrt(c)}), but the model "
-            f"expects N={model.N} and gridsize={model.gridsize} (C={model.gridsize**2})"
-        )
-    for key in ("X", "coords_relative", "probe"):
-        arr = getattr(data, key)
-        if not np.all(np.isfinite(arr)):
-            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-            raise TFBackendError(f"{name}.{key} holds {bad} non-finite values (NaN/inf)")
-    if not (math.isfinite(data.intensity_scale) and data.intensity_scale > 0):
-        raise TFBackendError(
-            f"{name}.intensity_scale must be finite and > 0, got {data.intensity_scale}"
-        )
-
-
 # ------------------------------------------------------------------------ devices
 def _device_names(execution: ExecutionConfig) -> list[str]:
     """Resolve ExecutionConfig accelerator/devices to TensorFlow logical device names."""
@@ -109,12 +75,14 @@ def _device_names(execution: ExecutionConfig) -> list[str]:
     cpus = tf.config.list_logical_devices("CPU")
     if execution.accelerator in ("gpu", "cuda"):
         if not gpus:
-            raise TFBackendError(
+            raise UnsupportedOptionError(
                 f"ExecutionConfig.accelerator={execution.accelerator!r} but TensorFlow sees no GPU"
             )
         pool = gpus
     elif execution.accelerator == "mps":
-        raise TFBackendError("ExecutionConfig.accelerator='mps' is not supported by TensorFlow")
+        raise UnsupportedOptionError(
+            "ExecutionConfig.accelerator='mps' is not supported by TensorFlow"
+        )
     elif execution.accelerator == "cpu":
         pool = cpus
     else:
@@ -127,19 +95,19 @@ def _device_names(execution: ExecutionConfig) -> list[str]:
         try:
             devices = int(devices)
         except ValueError:
-            raise TFBackendError(
+            raise UnsupportedOptionError(
                 f"ExecutionConfig.devices={devices!r} is not understood; use 'auto', a count or indices"
             ) from None
     if isinstance(devices, int):
         if devices > len(names):
-            raise TFBackendError(
+            raise UnsupportedOptionError(
                 f"ExecutionConfig.devices={devices} but only {len(names)} device(s) are visible: {names}"
             )
         return names[:devices]
     chosen = []
     for index in devices:
         if not 0 <= int(index) < len(names):
-            raise TFBackendError(
+            raise UnsupportedOptionError(
                 f"ExecutionConfig.devices={list(devices)} names device {index}; visible: {names}"
             )
         chosen.append(names[int(index)])
@@ -149,12 +117,12 @@ def _device_names(execution: ExecutionConfig) -> list[str]:
 def make_strategy(execution: ExecutionConfig) -> tf.distribute.Strategy:
     """Return the distribution strategy: MirroredStrategy over >1 device, else the default."""
     if execution.num_nodes > 1:
-        raise TFBackendError(
+        raise UnsupportedOptionError(
             "ExecutionConfig.num_nodes > 1: for several machines run one process per worker with "
             "TF_CONFIG set and tf.distribute.MultiWorkerMirroredStrategy (see the ptycho-tf README)"
         )
     if execution.strategy not in ("auto", "mirrored", "single_device", "ddp"):
-        raise TFBackendError(
+        raise UnsupportedOptionError(
             f"ExecutionConfig.strategy={execution.strategy!r} is not available in TensorFlow; "
             "choose 'auto', 'mirrored' or 'single_device'"
         )
@@ -218,7 +186,9 @@ def _total_variation(obj: tf.Tensor) -> tf.Tensor:
 class _Trainer(keras.Model):
     """Wraps the shared-weight training model with the loss of METHOD.md §6."""
 
-    def __init__(self, net: PtychoModel, config: TrainingConfig, **kwargs: Any) -> None:
+    def __init__(
+        self, net: PtychoModel, config: TrainingConfig, with_truth: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.net = net.training_model
         self.s0 = float(net.intensity_scale)
@@ -229,10 +199,9 @@ class _Trainer(keras.Model):
             "realspace_mae": float(config.realspace_mae_weight),
             "tv": float(config.realspace_weight),
         }
-        self.trackers = {
-            name: keras.metrics.Mean(name=name)
-            for name in ("loss", "nll", "mae", "realspace_mae", "tv")
-        }
+        # The terms computed and logged: one policy for both backends (zero weight: neither).
+        self.terms = loss_terms(config, has_truth=with_truth)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", *self.terms)}
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         return self.net([inputs["input"], inputs["input_positions"]], training=training)
@@ -249,19 +218,22 @@ class _Trainer(keras.Model):
         parts: dict[str, tf.Tensor] = {}
         if self.supervised:
             truth = batch["Y"][..., :k]
-            parts["mae"] = tf.reduce_mean(tf.abs(amp - tf.abs(truth))) + tf.reduce_mean(
-                tf.abs(phase - tf.math.angle(truth))
-            )
-            parts["loss"] = parts["mae"]
+            parts["amp_mae"] = tf.reduce_mean(tf.abs(amp - tf.abs(truth)))
+            parts["phase_mae"] = tf.reduce_mean(tf.abs(phase - tf.math.angle(truth)))
+            parts["loss"] = parts["amp_mae"] + parts["phase_mae"]
             return parts
         w = self.weights_
-        parts["nll"] = physics.poisson_nll(pred_amp, target)
-        parts["mae"] = tf.reduce_mean(tf.abs(pred_amp - target))
-        total = w["nll"] * parts["nll"] + w["mae"] * parts["mae"]
-        if "Y" in batch:
+        total = tf.zeros((), tf.float32)
+        if "nll" in self.terms:
+            parts["nll"] = physics.poisson_nll(pred_amp, target)
+            total += w["nll"] * parts["nll"]
+        if "mae" in self.terms:
+            parts["mae"] = tf.reduce_mean(tf.abs(pred_amp - target))
+            total += w["mae"] * parts["mae"]
+        if "realspace_mae" in self.terms and "Y" in batch:
             parts["realspace_mae"] = tf.reduce_mean(tf.abs(obj - batch["Y"][..., :k]))
             total += w["realspace_mae"] * parts["realspace_mae"]
-        if w["tv"]:
+        if "tv" in self.terms:
             parts["tv"] = _total_variation(obj)
             total += w["tv"] * parts["tv"]
         parts["loss"] = total
@@ -305,7 +277,9 @@ class _Checkpoints(keras.callbacks.Callback):
         self.last: Path | None = None
         self.failed_epoch: int | None = None
         self.failed_logs: dict[str, float] = {}
+        self.failed_step = 0
         self.epochs_done = 0
+        self.steps_done = 0
 
     def _save(self, name: str) -> Path:
         assert self.directory is not None
@@ -320,13 +294,19 @@ class _Checkpoints(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if logs and not self._finite(logs):
-            self.failed_epoch = self.epochs_done + 1
-            self.failed_logs = {k: float(v) for k, v in logs.items()}
+            if self.failed_epoch is None:
+                self.failed_epoch = self.epochs_done + 1
+                self.failed_step = self.steps_done
+                self.failed_logs = {k: float(v) for k, v in logs.items()}
             self.model.stop_training = True
+            return
+        self.steps_done += 1
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
         if self.failed_epoch is not None or not self._finite(logs):
+            if self.failed_epoch is None:
+                self.failed_step = self.steps_done
             self.failed_epoch = self.failed_epoch or epoch + 1
             self.failed_logs = self.failed_logs or {k: float(v) for k, v in logs.items()}
             self.model.stop_training = True
@@ -341,18 +321,27 @@ class _Checkpoints(keras.callbacks.Callback):
             self.best = self._save(BEST_NAME)
 
 
+def _history_name(keras_key: str) -> str:
+    """The ``ptychopinn.core.history`` key of a Keras log key (``loss`` -> ``train_loss``,
+    ``nll`` -> ``train_nll``, ``val_nll`` as is, ``learning_rate`` -> ``lr``)."""
+    if keras_key == "learning_rate":
+        return LR
+    if keras_key.startswith("val_"):
+        return keras_key
+    return history_key("train", keras_key)
+
+
 class _History(keras.callbacks.Callback):
-    """Per-epoch logs (floats), the learning rate included."""
+    """Per-epoch logs (floats) under the ``ptychopinn.core.history`` names, ``lr`` included."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.history: dict[str, list[float]] = {}
+        self.history: History = {}
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = dict(logs or {})
         logs.setdefault("learning_rate", float(self.model.optimizer.learning_rate.numpy()))
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
+        record_epoch(self.history, {_history_name(k): v for k, v in logs.items()})
 
 
 class _EpochHook(keras.callbacks.Callback):
@@ -475,7 +464,7 @@ def _callbacks(
     elif execution.logger == "tensorboard":
         found.append(keras.callbacks.TensorBoard(log_dir=str(output_dir / "tensorboard")))
     elif execution.logger == "mlflow":
-        raise TFBackendError(
+        raise UnsupportedOptionError(
             "ExecutionConfig.logger='mlflow' is not supported by the TensorFlow backend; "
             "choose 'csv', 'tensorboard' or 'none'"
         )
@@ -550,7 +539,8 @@ def train(
         last collapse-check numbers (``ExecutionConfig.collapse_check``/``stall_patience``).
 
     Raises:
-        TFBackendError: bad data, options this backend cannot honour.
+        DataError, ModelMismatchError: data that is unusable or does not fit the model.
+        UnsupportedOptionError: options this backend cannot honour.
         NonFiniteLossError: the loss became NaN/inf; names the epoch and the last good
             checkpoint (which is left untouched on disk).
         TrainingCollapsedError: the predicted object became constant (names the epoch,
@@ -558,14 +548,14 @@ def train(
     """
     execution = execution if execution is not None else ExecutionConfig()
     if not isinstance(config, TrainingConfig):
-        raise TFBackendError(f"config must be a TrainingConfig, got {type(config).__name__}")
+        raise BadInputError(f"config must be a TrainingConfig, got {type(config).__name__}")
     check_data(train, config.model, "train")
     if test is not None:
         check_data(test, config.model, "test")
     supervised = config.model.model_type == "supervised"
     with_truth = train.Y is not None and (supervised or config.realspace_mae_weight > 0)
     if supervised and train.Y is None:
-        raise TFBackendError("model_type='supervised' needs ground-truth patches: train.Y is None")
+        raise DataError("model_type='supervised' needs ground-truth patches: train.Y is None")
     keras.utils.set_random_seed(config.seed)
     _set_determinism(execution)
 
@@ -596,7 +586,7 @@ def train(
             precision=execution.precision,
             canvas_size=canvas,
         )
-        trainer = _Trainer(net, config, name="ptychopinn_trainer")
+        trainer = _Trainer(net, config, with_truth, name="ptychopinn_trainer")
         trainer.compile(optimizer=_optimizer(config, execution), jit_compile=execution.jit_compile)
 
     steps = math.ceil(len(fit_data) / config.batch_size)
@@ -631,17 +621,16 @@ def train(
         verbose=1 if execution.enable_progress_bar else 0,
     )
     if checkpoints.failed_epoch is not None:
-        good = checkpoints.last
         raise NonFiniteLossError(
-            f"training loss became non-finite in epoch {checkpoints.failed_epoch} "
-            f"({checkpoints.failed_logs}); last good checkpoint: "
-            f"{good if good is not None else 'none (no epoch completed with checkpointing on)'}"
+            checkpoints.failed_epoch,
+            checkpoints.failed_step,
+            checkpoints.last,
+            detail=", ".join(f"{k}={v:.4g}" for k, v in checkpoints.failed_logs.items()),
         )
     if test is not None and (not with_truth or test.Y is not None):
         test_ds = make_dataset(test, config.batch_size, shuffle=False, with_truth=with_truth)
         result = trainer.evaluate(test_ds, verbose=0, return_dict=True)
-        for key, value in result.items():
-            history.history.setdefault(f"test_{key}", []).append(float(value))
+        record_epoch(history.history, {history_key("test", k): v for k, v in result.items()})
     net.metadata["training_config"] = config.to_dict()
     return TrainResult(
         model=net,

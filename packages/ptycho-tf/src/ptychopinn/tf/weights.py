@@ -11,7 +11,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .errors import WeightsError
+from ptychopinn.core.errors import ModelMismatchError
+
 from .model import PtychoModel
 
 __all__ = ["export_weights", "import_weights"]
@@ -44,7 +45,7 @@ def import_weights(
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
     if missing or (strict and unexpected):
-        raise WeightsError(
+        raise ModelMismatchError(
             f"portable weights do not match the model (N={model.N}, gridsize={model.gridsize}): "
             f"missing {missing[:8]}{'...' if len(missing) > 8 else ''}, "
             f"unexpected {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}"
@@ -53,13 +54,13 @@ def import_weights(
     for name, shape in expected.items():
         value = np.asarray(weights[name])
         if value.shape != tuple(shape):
-            raise WeightsError(
+            raise ModelMismatchError(
                 f"portable weight {name!r}: expected shape {tuple(shape)}, found {value.shape}"
             )
         if not np.all(np.isfinite(value)):
-            raise WeightsError(f"portable weight {name!r} contains NaN or infinite values")
+            raise ModelMismatchError(f"portable weight {name!r} contains NaN or infinite values")
         if name != "probe" and np.iscomplexobj(value):
-            raise WeightsError(f"portable weight {name!r} must be real, found {value.dtype}")
+            raise ModelMismatchError(f"portable weight {name!r} must be real, found {value.dtype}")
         checked[name] = value
     for spec in model.plan.conv_layers():
         kernel = np.transpose(checked[f"{spec.name}.weight"], (2, 3, 1, 0)).astype(np.float32)

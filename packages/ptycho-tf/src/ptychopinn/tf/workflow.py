@@ -1,4 +1,7 @@
-"""The public workflow of the TensorFlow backend: predict, bundles, CDI example.
+"""The public workflow of the TensorFlow backend: predict and bundles.
+
+``run_cdi_example`` is the generic ``ptychopinn.core.run_cdi_example`` bound to this
+backend (``ptychopinn.tf.backend``).
 
 The surface is the PyTorch backend's (INTERFACES.md "Backends"); arrays cross it
 channels-last as NumPy ``(B, N, N, C)``.
@@ -26,20 +29,14 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from ptychopinn.config import ExecutionConfig, TrainingConfig, layer_plan
-from ptychopinn.data import (
-    BundleError,
-    GroupedData,
-    ScanData,
-    group_for_config,
-    read_bundle,
-    write_bundle,
-)
+from ptychopinn.config import TrainingConfig, layer_plan
+from ptychopinn.core import check_data, stitch_at_group_centres
+from ptychopinn.core.constants import BUNDLE_NAME, PORTABLE_MEMBER, PROBE_MEMBER
+from ptychopinn.core.errors import ModelMismatchError
+from ptychopinn.data import BundleError, GroupedData, read_bundle, write_bundle
 from ptychopinn.data.bundle import load_portable, save_portable
 
-from .errors import TFBackendError, WeightsError
 from .model import PtychoModel, build_model
-from .training import TrainResult, check_data, train
 from .weights import export_weights, import_weights
 
 __all__ = [
@@ -47,16 +44,12 @@ __all__ = [
     "BUNDLE_NAME",
     "load_bundle",
     "predict",
-    "run_cdi_example",
     "save_bundle",
     "stitch",
 ]
 
 BACKEND_NAME = "tensorflow"
-BUNDLE_NAME = "wts.h5.zip"
 NATIVE_MEMBER = "weights.weights.h5"
-PORTABLE_MEMBER = "portable.npz"
-PROBE_MEMBER = "probe.npy"
 _PORTABLE_ATOL = 0.0
 
 
@@ -212,7 +205,7 @@ def load_bundle(
     Raises:
         FileNotFoundError: no file at ``path``.
         BundleError: corrupt, truncated, tampered, pickled or inconsistent bundle.
-        WeightsError: weights that do not fit the configured model.
+        ModelMismatchError: weights that do not fit the configured model.
     """
     path = Path(path)
     if not path.is_file():
@@ -234,7 +227,7 @@ def load_bundle(
                 f"{path}: manifest {key}={manifest.get(key)} disagrees with its config"
             )
         if want is not None and want != have:
-            raise WeightsError(
+            raise ModelMismatchError(
                 f"{path}: the bundle was trained with {key}={have}, but {key}={want} was expected"
             )
     s0 = _manifest_float(manifest, "intensity_scale", path)
@@ -259,8 +252,8 @@ def load_bundle(
     net.metadata["source_backend"] = backend
     try:
         import_weights(net, portable)
-    except WeightsError as exc:
-        raise WeightsError(f"{path}: {exc}") from None
+    except ModelMismatchError as exc:
+        raise ModelMismatchError(f"{path}: {exc}") from None
     if backend == BACKEND_NAME:
         if NATIVE_MEMBER not in bundle.members:
             raise BundleError(f"{path}: member {NATIVE_MEMBER!r} is missing")
@@ -274,60 +267,5 @@ def load_bundle(
     return net
 
 
-# -------------------------------------------------------------------- CDI example
-def _grouped(scan: ScanData | GroupedData, config: TrainingConfig, seed: int) -> GroupedData:
-    if isinstance(scan, GroupedData):
-        return scan
-    if not isinstance(scan, ScanData):
-        raise TFBackendError(f"expected ScanData or GroupedData, got {type(scan).__name__}")
-    if not np.all(np.isfinite(scan.diffraction)):
-        raise TFBackendError("diffraction holds non-finite values (NaN/inf)")
-    return group_for_config(scan, config.model, config, nphotons=config.nphotons, seed=seed)
-
-
-def stitch(patches: np.ndarray, data: GroupedData, crop: int = 20) -> Any:
-    """Reassemble (B, N, N, 1) patches at the group centres with ``ptychopinn.stitch.reassemble``."""
-    from ptychopinn.stitch import reassemble
-
-    offsets = np.asarray(data.coords_offsets[:, 0, :, 0], dtype=np.float64)
-    return reassemble(patches[..., 0], offsets, crop=crop)
-
-
-def run_cdi_example(
-    train_data: ScanData | GroupedData,
-    test_data: ScanData | GroupedData,
-    config: TrainingConfig,
-    do_stitching: bool = True,
-    execution: ExecutionConfig | None = None,
-    stitch_crop: int = 20,
-) -> tuple[np.ndarray | None, np.ndarray | None, dict[str, Any]]:
-    """Train, predict on the test scan and (optionally) stitch.
-
-    Returns ``(amplitude, phase, results)``: the stitched images (None without
-    stitching) and ``results`` with ``backend == 'tensorflow'``, ``patches``,
-    ``history``, ``train_result``, ``test_data``, ``stitched`` and, when the test data
-    carries its object, ``metrics`` (``ptychopinn.stitch.evaluate``; ``metrics_error`` when
-    the stitched region cannot be evaluated).
-    """
-    train_g = _grouped(train_data, config, config.seed)
-    test_g = _grouped(test_data, config, config.seed + 1)
-    result: TrainResult = train(train_g, test_g, config, execution)
-    ex = execution if execution is not None else ExecutionConfig()
-    patches = predict(result.model, test_g, ex.inference_batch_size)
-    results: dict[str, Any] = {
-        "backend": BACKEND_NAME,
-        "patches": patches,
-        "history": result.history,
-        "train_result": result,
-        "test_data": test_g,
-    }
-    amplitude = phase = None
-    if do_stitching:
-        from ptychopinn.stitch import evaluate_if_possible
-
-        stitched = stitch(patches, test_g, stitch_crop)
-        results["stitched"] = stitched
-        amplitude = np.abs(stitched.image)
-        phase = np.angle(stitched.image)
-        results.update(evaluate_if_possible(stitched, test_g.object))
-    return amplitude, phase, results
+#: ``stitch(patches, data, crop)``: the patches at the group centres (``ptychopinn.core``).
+stitch = stitch_at_group_centres

@@ -9,14 +9,16 @@ and the :class:`TorchBackend` entry point. Lightning is imported only by
 
 from importlib.metadata import version as _version
 
-from .backend import TorchBackend
+from .backend import TorchBackend, run_cdi_example
 from .errors import (
+    BadInputError,
     DataError,
     ModelMismatchError,
     NonFiniteLossError,
     TorchBackendError,
     TrainingCollapsedError,
     TrainingStalledWarning,
+    UnsupportedOptionError,
 )
 from .model import PtychoPINN
 from .workflow import (
@@ -25,7 +27,6 @@ from .workflow import (
     import_weights,
     load_bundle,
     predict,
-    run_cdi_example,
     save_bundle,
     train,
 )
@@ -33,6 +34,7 @@ from .workflow import (
 __version__ = _version("ptycho-torch")
 
 __all__ = [
+    "BadInputError",
     "DataError",
     "ModelMismatchError",
     "NonFiniteLossError",
@@ -42,6 +44,7 @@ __all__ = [
     "TrainResult",
     "TrainingCollapsedError",
     "TrainingStalledWarning",
+    "UnsupportedOptionError",
     "__version__",
     "export_weights",
     "import_weights",

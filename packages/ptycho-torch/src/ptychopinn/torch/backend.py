@@ -1,32 +1,45 @@
-"""The ``pytorch`` entry point of ``ptychopinn.backends`` (the ``Backend`` protocol)."""
+"""The ``pytorch`` entry point of ``ptychopinn.backends`` (``ptychopinn.core.Backend``)
+and this backend's ``run_cdi_example``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ptychopinn.config import ExecutionConfig, TrainingConfig
+from ptychopinn.core import Backend, TrainResult, bind_run_cdi_example
+from ptychopinn.data import GroupedData
+
 from . import workflow
 
-__all__ = ["TorchBackend"]
+__all__ = ["TorchBackend", "run_cdi_example"]
 
 
-class TorchBackend:
-    """PyTorch + Lightning implementation of ``ptychopinn.config.backend.Backend``.
+class TorchBackend(Backend):
+    """PyTorch + Lightning implementation of ``ptychopinn.core.Backend``.
 
-    Stateless: every method forwards to :mod:`ptychopinn.torch.workflow`.
+    Stateless: every method forwards to :mod:`ptychopinn.torch.workflow`;
+    ``run_cdi_example`` is the protocol's generic one.
     """
 
     name = "pytorch"
 
     def train(
-        self, train: Any, test: Any, config: Any, execution: Any = None, *, on_epoch_end: Any = None
-    ) -> Any:
+        self,
+        train: GroupedData,
+        test: GroupedData | None,
+        config: TrainingConfig,
+        execution: ExecutionConfig | None = None,
+        *,
+        on_epoch_end: Any = None,
+    ) -> TrainResult[Any]:
         """Train on GroupedData; see :func:`ptychopinn.torch.workflow.train` (``on_epoch_end`` too)."""
         return workflow.train(train, test, config, execution, on_epoch_end=on_epoch_end)
 
-    def predict(self, model: Any, data: Any, batch_size: int | None = None) -> np.ndarray:
+    def predict(self, model: Any, data: GroupedData, batch_size: int | None = None) -> np.ndarray:
         """Object patches (B, N, N, 1) complex64; see :func:`ptychopinn.torch.workflow.predict`."""
         return workflow.predict(model, data, batch_size)
 
@@ -42,12 +55,9 @@ class TorchBackend:
         """Canonical portable weights."""
         return workflow.export_weights(model)
 
-    def import_weights(self, model: Any, weights: dict[str, Any]) -> None:
+    def import_weights(self, model: Any, weights: Mapping[str, np.ndarray]) -> None:
         """Load canonical portable weights (strict)."""
-        workflow.import_weights(model, weights)
+        workflow.import_weights(model, dict(weights))
 
-    def run_cdi_example(
-        self, train: Any, test: Any, config: Any, do_stitching: bool = True
-    ) -> tuple[Any, Any, dict[str, Any]]:
-        """Train, predict, stitch; ``results['backend'] == 'pytorch'``."""
-        return workflow.run_cdi_example(train, test, config, do_stitching)
+
+run_cdi_example = bind_run_cdi_example(TorchBackend)

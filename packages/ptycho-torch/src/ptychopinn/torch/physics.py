@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+from ptychopinn.core.constants import LAMBDA_FLOOR, SUPPORT_THRESHOLD
 
 __all__ = [
     "centre_crop",
@@ -184,7 +185,7 @@ def merge(
     num = _apply(patches, t_y, t_x).sum(dim=1, keepdim=True)
     support = _support(N, probe_big, rdt, patches.device)
     den = (t_y @ support @ t_x.transpose(-1, -2)).sum(dim=1, keepdim=True)
-    covered = den >= 1e-6
+    covered = den >= SUPPORT_THRESHOLD
     safe = torch.where(covered, den, torch.ones_like(den))
     out = num / safe
     return torch.where(covered, out, torch.zeros_like(out))
@@ -255,9 +256,9 @@ def poisson_nll(pred_amp: torch.Tensor, target_amp: torch.Tensor) -> torch.Tenso
 
     λ = max(pred², 1e-12), y = target²; the log term is 0 where y = 0.
     """
-    lam = (pred_amp * pred_amp).clamp_min(1e-12)
+    lam = (pred_amp * pred_amp).clamp_min(LAMBDA_FLOOR)
     y = target_amp * target_amp
-    log_ratio = torch.log(lam) - torch.log(y.clamp_min(1e-12))
+    log_ratio = torch.log(lam) - torch.log(y.clamp_min(LAMBDA_FLOOR))
     return (lam - y - y * log_ratio).mean()
 
 

@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 import torch
 from ptychopinn.config import ExecutionConfig, TrainingConfig
+from ptychopinn.core.history import LR, History, loss_terms, record_epoch
 from ptychopinn.data.grouping import GroupedData
 from ptychopinn.data.health import (
     MAX_CHECK_GROUPS,
@@ -31,7 +32,13 @@ from ptychopinn.data.health import (
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import physics
-from .errors import DataError, NonFiniteLossError, TrainingCollapsedError, TrainingStalledWarning
+from .errors import (
+    DataError,
+    NonFiniteLossError,
+    TrainingCollapsedError,
+    TrainingStalledWarning,
+    UnsupportedOptionError,
+)
 from .model import ForwardOutput, PtychoPINN
 
 __all__ = [
@@ -223,16 +230,18 @@ def compute_loss(
         return terms
     target = batch["x"].float() * model.s0
     total = torch.zeros((), dtype=torch.float32, device=target.device)
-    if config.nll_weight > 0:
+    # The terms computed and logged: one policy for both backends (zero weight: neither).
+    wanted = loss_terms(config, has_truth=y is not None)
+    if "nll" in wanted:
         terms["nll"] = physics.poisson_nll(out.pred_amp, target)
         total = total + config.nll_weight * terms["nll"]
-    if config.mae_weight > 0:
+    if "mae" in wanted:
         terms["mae"] = (out.pred_amp - target).abs().mean()
         total = total + config.mae_weight * terms["mae"]
-    if config.realspace_mae_weight > 0 and y is not None:
+    if "realspace_mae" in wanted and y is not None:
         terms["realspace_mae"] = (out.obj - y[:, : out.obj.shape[1]]).abs().mean()
         total = total + config.realspace_mae_weight * terms["realspace_mae"]
-    if config.realspace_weight > 0:
+    if "tv" in wanted:
         o = out.obj
         tv = (o[..., 1:, :] - o[..., :-1, :]).abs().mean() + (
             o[..., :, 1:] - o[..., :, :-1]
@@ -288,7 +297,7 @@ class PtychoLightningModule(pl.LightningModule):
         loss = terms["loss"]
         if stage == "train" and not torch.isfinite(loss.detach()):
             raise NonFiniteLossError(
-                int(self.current_epoch), int(self.global_step), self._last_checkpoint()
+                int(self.current_epoch) + 1, int(self.global_step), self._last_checkpoint()
             )
         n = batch["x"].shape[0]
         sync = self.trainer.world_size > 1
@@ -361,19 +370,18 @@ class EpochHook(Callback):
 
 
 class HistoryCallback(Callback):
-    """Per-epoch history of the logged losses and the learning rate (saved in checkpoints)."""
+    """Per-epoch history of the logged losses and the learning rate (saved in checkpoints),
+    under the ``ptychopinn.core.history`` names."""
 
     def __init__(self) -> None:
-        self.history: dict[str, list[float]] = {}
+        self.history: History = {}
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Record every epoch-level metric once per epoch."""
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         if trainer.optimizers:
-            metrics["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
-        metrics["epoch"] = float(trainer.current_epoch)
-        for key, value in metrics.items():
-            self.history.setdefault(key, []).append(value)
+            metrics[LR] = float(trainer.optimizers[0].param_groups[0]["lr"])
+        record_epoch(self.history, metrics)
 
     def state_dict(self) -> dict[str, Any]:
         """The history so far (restored on resume)."""
@@ -525,7 +533,7 @@ def _logger(execution: ExecutionConfig, output_dir: Path) -> Any:
         if importlib.util.find_spec("tensorboard") is None and (
             importlib.util.find_spec("tensorboardX") is None
         ):
-            raise RuntimeError(
+            raise UnsupportedOptionError(
                 "ExecutionConfig.logger='tensorboard' needs the tensorboard package; install it "
                 "with `pip install tensorboard` or choose logger='csv'"
             )
@@ -534,19 +542,21 @@ def _logger(execution: ExecutionConfig, output_dir: Path) -> Any:
         return TensorBoardLogger(save_dir=str(output_dir), name="logs")
     if kind == "mlflow":
         if importlib.util.find_spec("mlflow") is None:
-            raise RuntimeError(
+            raise UnsupportedOptionError(
                 "ExecutionConfig.logger='mlflow' needs the mlflow package; install it with "
                 "`pip install mlflow` or choose logger='csv'"
             )
         from lightning.pytorch.loggers import MLFlowLogger
 
         return MLFlowLogger(tracking_uri=(output_dir / "mlruns").resolve().as_uri())
-    raise ValueError(f"ExecutionConfig.logger={kind!r}: expected csv, tensorboard, mlflow or none")
+    raise UnsupportedOptionError(
+        f"ExecutionConfig.logger={kind!r}: expected csv, tensorboard, mlflow or none"
+    )
 
 
 def _strategy(execution: ExecutionConfig) -> Any:
     if execution.strategy == "mirrored":
-        raise ValueError(
+        raise UnsupportedOptionError(
             "ExecutionConfig.strategy='mirrored' is a TensorFlow strategy; the PyTorch backend "
             "supports auto, single_device, ddp, ddp_spawn, fsdp and deepspeed"
         )

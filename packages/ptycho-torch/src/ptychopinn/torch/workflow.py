@@ -1,4 +1,7 @@
-"""The public workflow of the PyTorch backend: train, predict, bundles, portable weights, CDI example.
+"""The public workflow of the PyTorch backend: train, predict, bundles, portable weights.
+
+``run_cdi_example`` is the generic ``ptychopinn.core.run_cdi_example`` bound to this
+backend (``ptychopinn.torch.backend``).
 
 The surface is the same as the TensorFlow backend's (INTERFACES.md "Backends").
 Arrays cross this boundary channels-last as NumPy: ``(B, N, N, C)``.
@@ -10,7 +13,6 @@ import io
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 from pathlib import Path
@@ -22,18 +24,14 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 import torch
-from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig, layer_plan
-from ptychopinn.data import (
-    BundleError,
-    GroupedData,
-    ScanData,
-    group_for_config,
-    read_bundle,
-    write_bundle,
-)
+from ptychopinn.config import ExecutionConfig, TrainingConfig, layer_plan
+from ptychopinn.core import TrainResult, check_data, stitch_at_group_centres
+from ptychopinn.core.constants import BUNDLE_NAME, PORTABLE_MEMBER, PROBE_MEMBER
+from ptychopinn.core.history import record_epoch
+from ptychopinn.data import BundleError, GroupedData, read_bundle, write_bundle
 from ptychopinn.data.bundle import load_portable, save_portable
 
-from .errors import DataError, ModelMismatchError
+from .errors import ModelMismatchError
 from .model import PtychoPINN
 
 __all__ = [
@@ -44,55 +42,12 @@ __all__ = [
     "import_weights",
     "load_bundle",
     "predict",
-    "run_cdi_example",
     "save_bundle",
     "train",
 ]
 
-BUNDLE_NAME = "wts.h5.zip"
 NATIVE_MEMBER = "weights.safetensors"
-PORTABLE_MEMBER = "portable.npz"
-PROBE_MEMBER = "probe.npy"
 BACKEND_NAME = "pytorch"
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train` returns.
-
-    ``model`` holds the weights after the last epoch; ``history`` maps each logged
-    metric (``train_loss``, ``val_loss``, ``lr``, ...) to one value per epoch.
-    """
-
-    model: PtychoPINN
-    history: dict[str, list[float]]
-    output_dir: Path
-    best_checkpoint: Path | None = None
-    last_checkpoint: Path | None = None
-    bundle_path: Path | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------- validation
-def check_data(data: GroupedData, model: ModelConfig, name: str = "data") -> None:
-    """Raise DataError/ModelMismatchError unless ``data`` is finite and fits ``model``'s N and gridsize."""
-    if not isinstance(data, GroupedData):
-        raise DataError(f"{name} must be a ptychopinn.data.GroupedData, got {type(data).__name__}")
-    if len(data) == 0:
-        raise DataError(f"{name} holds no groups")
-    n, c = data.X.shape[1], data.X.shape[3]
-    if n != model.N or c != model.gridsize**2:
-        raise ModelMismatchError(
-            f"{name} has N={n} and C={c} channels (gridsize {math.isqrt(c)}), but the model "
-            f"expects N={model.N} and gridsize={model.gridsize} (C={model.gridsize**2})"
-        )
-    for key in ("X", "coords_relative"):
-        arr = getattr(data, key)
-        if not np.all(np.isfinite(arr)):
-            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-            raise DataError(f"{name}.{key} holds {bad} non-finite values (NaN/inf)")
-    if not np.all(np.isfinite(data.probe)):
-        raise DataError(f"{name}.probe holds non-finite values")
 
 
 # -------------------------------------------------------------------------- train
@@ -171,8 +126,9 @@ def train(
     if test is not None and len(test) > 0:
         metrics = trainer.validate(module, dataloaders=datamodule.test_dataloader(), verbose=False)
         if metrics:
-            for key, value in metrics[0].items():
-                history.history.setdefault(key.replace("val_", "test_"), []).append(float(value))
+            # Lightning's validate() logs under the val_ names: these are the test data's.
+            test_values = {"test_" + k.removeprefix("val_"): v for k, v in metrics[0].items()}
+            record_epoch(history.history, test_values)
     cb = trainer.checkpoint_callback
     best = Path(cb.best_model_path) if cb is not None and cb.best_model_path else None
     last = Path(cb.last_model_path) if cb is not None and cb.last_model_path else None
@@ -414,64 +370,8 @@ def load_bundle(
     return net
 
 
-# -------------------------------------------------------------------- CDI example
-def _grouped(scan: ScanData | GroupedData, config: TrainingConfig, seed: int) -> GroupedData:
-    if isinstance(scan, GroupedData):
-        return scan
-    if not isinstance(scan, ScanData):
-        raise DataError(f"expected ScanData or GroupedData, got {type(scan).__name__}")
-    if not np.all(np.isfinite(scan.diffraction)):
-        raise DataError("diffraction holds non-finite values (NaN/inf)")
-    return group_for_config(scan, config.model, config, nphotons=config.nphotons, seed=seed)
-
-
-def stitch(patches: np.ndarray, data: GroupedData, crop: int = 20) -> Any:
-    """Reassemble (B, N, N, 1) patches at the group centres with ``ptychopinn.stitch``."""
-    from ptychopinn.stitch import reassemble
-
-    offsets = np.asarray(data.coords_offsets[:, 0, :, 0], dtype=np.float64)
-    return reassemble(patches[..., 0], offsets, crop=crop)
-
-
-def run_cdi_example(
-    train_data: ScanData | GroupedData,
-    test_data: ScanData | GroupedData,
-    config: TrainingConfig,
-    do_stitching: bool = True,
-    execution: ExecutionConfig | None = None,
-    stitch_crop: int = 20,
-) -> tuple[np.ndarray | None, np.ndarray | None, dict[str, Any]]:
-    """Train, predict on the test scan and (optionally) stitch.
-
-    Returns ``(amplitude, phase, results)``; amplitude/phase are the stitched
-    images (None without stitching); ``results['backend'] == 'pytorch'``, plus
-    ``patches``, ``history``, ``train_result``, ``test_data``, ``stitched`` (with its
-    origin) and, when the test data carries its object, ``metrics``
-    (``ptychopinn.stitch.evaluate``; ``metrics_error`` when the stitched region cannot be
-    evaluated) -- the same results as the TensorFlow backend's.
-    """
-    train_g = _grouped(train_data, config, config.seed)
-    test_g = _grouped(test_data, config, config.seed + 1)
-    result = train(train_g, test_g, config, execution)
-    ex = execution if execution is not None else ExecutionConfig()
-    patches = predict(result.model, test_g, ex.inference_batch_size)
-    results: dict[str, Any] = {
-        "backend": BACKEND_NAME,
-        "patches": patches,
-        "history": result.history,
-        "train_result": result,
-        "test_data": test_g,
-    }
-    amplitude = phase = None
-    if do_stitching:
-        from ptychopinn.stitch import evaluate_if_possible
-
-        stitched = stitch(patches, test_g, stitch_crop)
-        results["stitched"] = stitched
-        amplitude = np.abs(stitched.image)
-        phase = np.angle(stitched.image)
-        results.update(evaluate_if_possible(stitched, test_g.object))
-    return amplitude, phase, results
+#: ``stitch(patches, data, crop)``: the patches at the group centres (``ptychopinn.core``).
+stitch = stitch_at_group_centres
 
 
 def manifest_of(path: str | Path) -> dict[str, Any]:
