@@ -197,7 +197,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     )
     seconds = train_seconds()
     model = result.model
-    history = pipeline._history_of(result)
+    history = result.history
 
     scores: dict[str, Any] = {}
     pictures: dict[str, Any] = {}
@@ -232,7 +232,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         "side_by_side": bool(args.side_by_side),
         "training_groups": len(train_data),
         "train_seconds": round(seconds, 1),
-        "epochs_run": len(history.get("train_loss", history.get("loss", []))),
+        "epochs_run": len(history.get("train_loss", [])),
         "final_lr": (history.get("lr") or [None])[-1],
         "scores": scores,
         "unseen_mean": {k: _mean([u[k] for u in unseen]) for k in unseen[0]},

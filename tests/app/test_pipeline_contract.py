@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 
 import ptychopinn.config
+import ptychopinn.core
 from ptychopinn.app import demo, pipeline
 from ptychopinn.app.cli import main
+from ptychopinn.core import Backend, TrainResult
 
 
 @dataclass
@@ -27,14 +29,8 @@ class _Model:
     calls: list = field(default_factory=list)
 
 
-@dataclass
-class _Result:
-    model: _Model
-    history: dict
-
-
-class NumpyBackend:
-    """Implements the Backend protocol's surface with NumPy and ptychopinn.data.bundle."""
+class NumpyBackend(Backend):
+    """Implements ``ptychopinn.core.Backend`` with NumPy and ptychopinn.data.bundle."""
 
     name = "numpy-test"
 
@@ -51,10 +47,10 @@ class NumpyBackend:
         weights = self._fresh(config)
         self.trained_weights = weights
         losses = list(np.linspace(2.0, 1.0, config.nepochs))
-        history = {"loss": losses, "val_loss": [v + 0.1 for v in losses]}
+        history = {"train_loss": losses, "val_loss": [v + 0.1 for v in losses]}
         if test is not None:
             history["test_loss"] = [1.05]
-        return _Result(_Model(config, weights, trained=True), history)
+        return TrainResult(_Model(config, weights, trained=True), history, config.output_dir)
 
     def predict(self, model, data, batch_size=None):
         model.calls.append(batch_size)
@@ -90,19 +86,16 @@ class NumpyBackend:
         model.weights = dict(weights)
         model.trained = all(np.array_equal(weights[k], self.trained_weights[k]) for k in weights)
 
-    def run_cdi_example(self, train, test, config, do_stitching=True):
-        raise AssertionError("the application does not call run_cdi_example")
-
 
 @pytest.fixture
 def numpy_backend(monkeypatch):
     backend = NumpyBackend()
-    real = ptychopinn.config.get_backend
+    real = ptychopinn.core.get_backend
 
     def get_backend(name):
         return backend if name in ("tensorflow", "pytorch", backend.name) else real(name)
 
-    monkeypatch.setattr(ptychopinn.config, "get_backend", get_backend)
+    monkeypatch.setattr(ptychopinn.core, "get_backend", get_backend)
     return backend
 
 
@@ -111,7 +104,7 @@ def test_train_then_infer_places_patches_on_the_truth(tmp_path, tiny_data, numpy
         None, {"training.nepochs": 3, "training.output_dir": str(tmp_path / "run")}
     )
     run = pipeline.train(configs, tiny_data["train"], tiny_data["test"])
-    assert run.bundle_path.exists() and run.history["loss"][-1] == 1.0
+    assert run.bundle_path.exists() and run.history["train_loss"][-1] == 1.0
     for name in ("config.yaml", "history.json", "loss.png", "report.md"):
         assert (tmp_path / "run" / name).exists(), name
     loaded = ptychopinn.config.load_config(tmp_path / "run" / "config.yaml")
@@ -124,7 +117,7 @@ def test_train_then_infer_places_patches_on_the_truth(tmp_path, tiny_data, numpy
     from ptychopinn.data import load_product
 
     product = load_product(result.product_path)
-    assert list(product.loss_values) == run.history["loss"]
+    assert list(product.loss_values) == run.history["train_loss"]
     with np.load(result.recon_path) as recon:
         assert product.object.shape == recon["object"].shape
     evaluated = pipeline.evaluate_files(result.recon_path, tiny_data["data"], tmp_path / "ev")
@@ -156,7 +149,7 @@ def test_cli_train_and_infer_in_process(tmp_path, tiny_data, numpy_backend, monk
          "--set", "training.nepochs=4", "-o", "run", "--quiet", "--accelerator", "cpu"]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    assert len(json.loads((tmp_path / "run" / "history.json").read_text())["loss"]) == 4
+    assert len(json.loads((tmp_path / "run" / "history.json").read_text())["train_loss"]) == 4
     code = main(
         ["infer", "--model", "run/wts.h5.zip", "--data", str(tiny_data["test"]), "-o", "inf",
          "--batch-size", "7", "--stitch-crop", "24"]

@@ -40,7 +40,8 @@ def test_comparison_frc_and_loss_figures(tmp_path):
     )
     frc = reports.save_frc_figure(tmp_path / "f.png", {"amplitude": np.linspace(1, 0, 20)})
     loss = reports.save_loss_figure(
-        tmp_path / "l.png", {"loss": [3.0, 2.0, 1.5], "val_loss": [3.5, 2.5, 2.0], "lr": [1e-3] * 3}
+        tmp_path / "l.png",
+        {"train_loss": [3.0, 2.0, 1.5], "val_loss": [3.5, 2.5, 2.0], "lr": [1e-3] * 3},
     )
     assert all(_is_png(p) for p in (comp, frc, loss))
     with pytest.raises(ValueError, match="no loss"):

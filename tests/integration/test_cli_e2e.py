@@ -87,8 +87,7 @@ def _write_report(results: dict, simulate_s: float) -> None:
         m = r.get("metrics") or {}
         amp, ph = m.get("amplitude", {}), m.get("phase", {})
         hist = r.get("history") or {}
-        key = next((k for k in ("train_loss", "loss") if k in hist), None)
-        loss = f"{hist[key][-1]:.4g}" if key else "-"
+        loss = f"{hist['train_loss'][-1]:.4g}" if hist.get("train_loss") else "-"
         s = r["seconds"]
 
         def f(v):
@@ -119,8 +118,14 @@ def test_pipeline_runs(runs, backend):
     assert "error" not in r, r.get("error")
     assert r["recon_finite"] and len(r["recon_shape"]) == 2
     hist = r["history"]
-    losses = hist.get("train_loss", hist.get("loss"))
-    assert losses is not None and len(losses) == EPOCHS and np.all(np.isfinite(losses))
+    losses = hist["train_loss"]  # one history schema (ptychopinn.core.history), both backends
+    assert len(losses) == EPOCHS and np.all(np.isfinite(losses))
+
+
+def test_history_json_has_the_same_keys_from_both_backends(runs):
+    keys = {b: set(runs[b]["history"]) for b in BACKENDS}
+    assert keys["tensorflow"] == keys["pytorch"], keys
+    assert {"train_loss", "lr"} <= keys["tensorflow"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

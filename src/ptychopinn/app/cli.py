@@ -1,7 +1,7 @@
 """The ``ptychopinn`` command line: simulate → train → infer → evaluate, demo, info, convert.
 
 Every subcommand is a thin layer over ``ptychopinn.app.pipeline`` (and ``demo``,
-``conversion``); backends are reached only through ``ptychopinn.config.get_backend``.
+``conversion``); backends are reached only through ``ptychopinn.core.get_backend``.
 Errors reach the user as one line on stderr with exit code 2 (bad usage or data) or 1
 (the job failed); ``--verbose`` adds the traceback.
 """

@@ -125,7 +125,8 @@ def run_demo(
     log: Callable[[str], None] = print,
 ) -> DemoSummary:
     """Run the demo end to end and write data, model, pictures and report.md under `output_dir`."""
-    from ptychopinn.config import get_backend, layer_plan, load_config, save_config
+    from ptychopinn.config import layer_plan, load_config, save_config
+    from ptychopinn.core import get_backend
     from ptychopinn.data import save_npz, simulate
 
     started = time.perf_counter()
@@ -165,8 +166,7 @@ def run_demo(
     t0 = time.perf_counter()
     result = chosen.train(train_data, None, training, configs["execution"])
     train_seconds = time.perf_counter() - t0
-    model = result.model if hasattr(result, "model") else result["model"]
-    history = pipeline._history_of(result)
+    model, history = result.model, result.history
     model_dir = Path(training.output_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     bundle = model_dir / pipeline.BUNDLE_NAME

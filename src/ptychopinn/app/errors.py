@@ -9,29 +9,32 @@ from __future__ import annotations
 
 import zipfile
 
+from ptychopinn.config import BadInput
+
 __all__ = ["EXIT_FAILURE", "EXIT_USAGE", "InputError", "exit_code_for", "one_line"]
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 
-class InputError(ValueError):
+class InputError(BadInput, ValueError):
     """A file or argument given to the application cannot be used (exit code 2)."""
 
 
-def _is_backend_missing(exc: BaseException) -> bool:
-    # The registry's BackendNotInstalledError is a RuntimeError; match it by class
-    # name too so the app does not depend on where the registry defines it.
-    return any(cls.__name__ == "BackendNotInstalledError" for cls in type(exc).__mro__)
-
-
 def exit_code_for(exc: BaseException) -> int:
-    """Return 2 for bad usage or bad data, 1 for any other failure."""
-    if isinstance(exc, ValueError | FileNotFoundError | IsADirectoryError | NotADirectoryError):
+    """Return 2 for bad usage or bad data, 1 for any other failure.
+
+    Bad input is what carries the ``BadInput`` marker (every package's input errors:
+    configuration, backend registry, ``ptychopinn.core`` errors such as
+    ``DataError``/``ModelMismatchError``/``UnsupportedOptionError``), plus the standard
+    library's ways of saying the same (``ValueError``, a missing/unreadable file, a
+    broken zip).
+    """
+    if isinstance(exc, BadInput | ValueError):
+        return EXIT_USAGE
+    if isinstance(exc, FileNotFoundError | IsADirectoryError | NotADirectoryError):
         return EXIT_USAGE
     if isinstance(exc, PermissionError | zipfile.BadZipFile):
-        return EXIT_USAGE
-    if _is_backend_missing(exc):
         return EXIT_USAGE
     return EXIT_FAILURE
 

@@ -1,7 +1,7 @@
 """The jobs behind the subcommands: simulate, train, infer, evaluate.
 
 Each job reads its inputs, calls the library packages (``ptychopinn.data``,
-``ptychopinn.stitch``) and a backend obtained from ``ptychopinn.config.get_backend``,
+``ptychopinn.stitch``) and a backend obtained from ``ptychopinn.core.get_backend``,
 and writes its outputs plus a ``report.md`` into one directory. No deep-learning
 framework is imported here.
 """
@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ptychopinn.core import BUNDLE_NAME, stitch_at_group_centres
+from ptychopinn.core.history import TRAIN_LOSS
 
 from . import reports
 from .errors import InputError
@@ -39,7 +42,6 @@ __all__ = [
 ]
 
 Log = Callable[[str], None]
-BUNDLE_NAME = "wts.h5.zip"
 PRODUCT_SUFFIXES = (".h5", ".hdf5")
 
 
@@ -211,25 +213,6 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _history_of(result: Any) -> dict[str, list[float]]:
-    history = getattr(result, "history", None)
-    if history is None and isinstance(result, Mapping):
-        history = result.get("history")
-    if not isinstance(history, Mapping):
-        return {}
-    out: dict[str, list[float]] = {}
-    for key, values in history.items():
-        try:
-            out[str(key)] = [float(v) for v in values]
-        except (TypeError, ValueError):
-            continue
-    return out
-
-
-def _model_of(result: Any) -> Any:
-    return result.model if hasattr(result, "model") else result["model"]
-
-
 @dataclass
 class TrainingRun:
     """What ``train`` wrote and measured."""
@@ -251,7 +234,8 @@ def train(
     log: Log = _silent,
 ) -> TrainingRun:
     """Train on an NPZ/product file with the configs of ``load_config``; write bundle and report."""
-    from ptychopinn.config import get_backend, save_config
+    from ptychopinn.config import save_config
+    from ptychopinn.core import get_backend
 
     training = configs["training"]
     train_path = _require_file(
@@ -281,8 +265,7 @@ def train(
     started = time.perf_counter()
     result = backend.train(train_data, test_data, training, configs["execution"])
     seconds = time.perf_counter() - started
-    model = _model_of(result)
-    history = _history_of(result)
+    model, history = result.model, result.history
     bundle_path = output_dir / BUNDLE_NAME
     backend.save_bundle(model, bundle_path)
     save_config(configs, output_dir / "config.yaml")
@@ -343,11 +326,8 @@ def _model_config_from_manifest(manifest: Mapping[str, Any], path: Path) -> Any:
     return from_dict(ModelConfig, config)
 
 
-def stitch_patches(patches: np.ndarray, data: Any, crop: int) -> Any:
-    """Stitch predicted patches (B, N, N, 1) at the group centres; return a ``Stitched``."""
-    from ptychopinn.stitch import reassemble
-
-    return reassemble(patches, data.coords_offsets[:, 0, :, 0], crop=crop)
+#: Stitch predicted patches (B, N, N, 1) at the group centres (``ptychopinn.core``).
+stitch_patches = stitch_at_group_centres
 
 
 def save_reconstruction(path: Path, stitched: Any, extra: Mapping[str, Any] | None = None) -> Path:
@@ -389,10 +369,8 @@ def _loss_history(bundle_path: Path, manifest: Mapping[str, Any]) -> list[float]
                 history = json.loads(beside.read_text())
             except ValueError:
                 history = None
-    if isinstance(history, Mapping):
-        for key in ("loss", "train_loss"):
-            if key in history:
-                return [float(v) for v in history[key]]
+    if isinstance(history, Mapping) and TRAIN_LOSS in history:
+        return [float(v) for v in history[TRAIN_LOSS]]
     return []
 
 
@@ -410,7 +388,8 @@ def infer(
     log: Log = _silent,
 ) -> InferenceResult:
     """Reconstruct `data_path` with a bundle; write recon.npz, PNGs, a ptychodus product, report."""
-    from ptychopinn.config import get_backend, load_config
+    from ptychopinn.config import load_config
+    from ptychopinn.core import get_backend
     from ptychopinn.data import ScanData, save_product
 
     bundle_path = _require_file(bundle_path, "model bundle (--model)")

@@ -59,6 +59,8 @@ from ptychodus.api.reconstruct import (
 from ptychodus.api.settings import SettingsRegistry
 
 from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
+from ptychopinn.core import BUNDLE_NAME
+from ptychopinn.core.history import TRAIN_LOSS, VAL_LOSS
 from ptychopinn.data import ScanData, group, load_npz, save_npz
 from ptychopinn.data.bundle import read_bundle
 
@@ -76,7 +78,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: File name of the model bundle ``train`` writes into its output directory.
-BUNDLE_NAME = "wts.h5.zip"
 #: Names ``train`` looks for in an input directory (upstream's names first).
 TRAIN_FILE_NAMES = ("train_data.npz", "train.npz")
 TEST_FILE_NAMES = ("test_data.npz", "test.npz")
@@ -341,7 +342,7 @@ def _check_framework(backend: str) -> None:
 
 
 def _predict_job(backend_name: str, bundle: str, grouped: Any, batch_size: int) -> np.ndarray:
-    from ptychopinn.config import get_backend
+    from ptychopinn.core import get_backend
 
     _check_framework(backend_name)
     backend = get_backend(backend_name)
@@ -357,14 +358,13 @@ def _train_job(
     execution: ExecutionConfig,
     bundle: str,
 ) -> dict[str, list[float]]:
-    from ptychopinn.config import get_backend
+    from ptychopinn.core import get_backend
 
     _check_framework(backend_name)
     backend = get_backend(backend_name)
     result = backend.train(train, test, config, execution)
     backend.save_bundle(result.model, bundle)
-    history = getattr(result, "history", None) or {}
-    return {str(k): [float(v) for v in values] for k, values in dict(history).items()}
+    return result.history
 
 
 # -- the reconstructor -----------------------------------------------------------------
@@ -591,21 +591,14 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
         )
         self.load_model_from_file(bundle)
         yield TrainOutput(
-            training_loss=_losses(history, ("loss", "train_loss")),
-            validation_loss=_losses(history, ("val_loss", "validation_loss")),
+            training_loss=_losses(history.get(TRAIN_LOSS, [])),
+            validation_loss=_losses(history.get(VAL_LOSS, [])),
             progress=config.nepochs,
         )
 
 
-def _losses(history: dict[str, list[float]], keys: Sequence[str]) -> list[LossValue]:
-    for key in keys:
-        if key in history:
-            return [
-                LossValue(epoch=i, value=float(v))
-                for i, v in enumerate(history[key])
-                if math.isfinite(float(v))
-            ]
-    return []
+def _losses(values: Sequence[float]) -> list[LossValue]:
+    return [LossValue(epoch=i, value=float(v)) for i, v in enumerate(values) if math.isfinite(v)]
 
 
 class PtychoPINNReconstructorLibrary(ReconstructorLibrary):

@@ -16,6 +16,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ptychopinn.core.history import LR
+
 __all__ = [
     "match_amplitude",
     "save_comparison_figure",
@@ -219,11 +221,6 @@ def save_frc_figure(
     return _save(fig, path)
 
 
-def _is_rate(key: str) -> bool:
-    key = key.lower()
-    return key in ("lr", "learning_rate") or key.endswith(("_lr", "learning_rate"))
-
-
 def save_loss_figure(path: Path, history: Mapping[str, Sequence[float]]) -> Path:
     """Loss curves per epoch: the ``*loss``/``*nll`` series on the left, other metrics (MAE, ...) right.
 
@@ -233,7 +230,7 @@ def save_loss_figure(path: Path, history: Mapping[str, Sequence[float]]) -> Path
     series = {
         k: np.asarray(v, dtype=np.float64).ravel()
         for k, v in history.items()
-        if isinstance(v, Sequence | np.ndarray) and len(v) > 0 and not _is_rate(k)
+        if isinstance(v, Sequence | np.ndarray) and len(v) > 0 and k != LR
     }
     if not series:
         raise ValueError("the training history holds no loss values to plot")
