@@ -267,8 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_conv.add_argument(
         "--measurement",
         choices=("amplitude", "intensity"),
-        default="amplitude",
-        help="what a legacy input's diffraction holds",
+        default=None,
+        help="what the input's diffraction holds, for files without a 'measurement' key "
+        "(default: the file's key, else amplitude; contradicting the file's key is an error)",
     )
     p_conv.add_argument("--pixel-size-m", type=_positive_float, help="object pixel size")
     return parser

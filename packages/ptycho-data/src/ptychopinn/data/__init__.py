@@ -25,7 +25,9 @@ from ptychopinn.data.health import (
     check_stall,
 )
 from ptychopinn.data.io import (
+    LAYOUT_KEY,
     Product,
+    declared_measurement,
     load,
     load_npz,
     load_product,
@@ -40,6 +42,7 @@ from ptychopinn.data.simulation import OBJECT_KINDS, make_object, simulate
 __version__ = _version("ptycho-data")
 
 __all__ = [
+    "LAYOUT_KEY",
     "OBJECT_KINDS",
     "Bundle",
     "BundleError",
@@ -55,6 +58,7 @@ __all__ = [
     "check_collapse",
     "check_object_collapse",
     "check_stall",
+    "declared_measurement",
     "default_probe",
     "group",
     "group_for_config",

@@ -22,7 +22,9 @@ from ptychopinn.data.errors import DataContractError
 from ptychopinn.data.scan import ScanData, describe
 
 __all__ = [
+    "LAYOUT_KEY",
     "Product",
+    "declared_measurement",
     "load",
     "load_npz",
     "load_product",
@@ -108,18 +110,47 @@ def _npz_get(npz: Any, path: Path, key: str) -> np.ndarray:
         ) from None
 
 
-def _canonical_diffraction(raw: np.ndarray, m: int, path: Path, key: str) -> np.ndarray:
-    """Bring a diffraction stack to (M, N, N): squeeze (M, N, N, 1), transpose legacy (H, W, M)."""
+_LAYOUTS = {"MNN": "(M, N, N)", "HWM": "legacy (H, W, M)"}
+LAYOUT_KEY = "diffraction_layout"
+"""NPZ key (top level or in the ``metadata`` JSON) that declares a diffraction stack's
+axis order, ``'MNN'`` or ``'HWM'``: needed only when M == N makes the shape ambiguous."""
+
+
+def _canonical_diffraction(
+    raw: np.ndarray, m: int, path: Path, key: str, layout: str | None = None
+) -> np.ndarray:
+    """Bring a diffraction stack to (M, N, N): squeeze (M, N, N, 1), transpose legacy (H, W, M).
+
+    ``layout`` ('MNN' or 'HWM') is the file's declared axis order; without it an
+    (M, M, M) stack (M == N positions) is ambiguous and refused, never guessed.
+    """
+    if layout is not None and layout not in _LAYOUTS:
+        raise DataContractError(path, LAYOUT_KEY, "'MNN' or 'HWM'", repr(layout))
     if raw.ndim == 4 and raw.shape[-1] == 1:
         logger.info(
             "%s: %r has shape %s; squeezing the trailing axis to (M, N, N)", path, key, raw.shape
         )
         raw = raw[..., 0]
-    if raw.ndim == 3 and raw.shape[-1] == m and raw.shape[0] != m:
+    if layout is None and raw.ndim == 3 and raw.shape == (m, m, m):
+        raise DataContractError(
+            path,
+            key,
+            f"a stack whose axis order can be told apart: (M, N, N), or legacy (H, W, M) "
+            f"with M != N (M={m} = len(xcoords))",
+            f"shape {raw.shape}, which is both (M, N, N) and (H, W, M) with M = N = {m}; "
+            f"declare the order with key {LAYOUT_KEY!r} = 'MNN' or 'HWM' "
+            "(top level or in the 'metadata' JSON)",
+        )
+    legacy = layout == "HWM" or (layout is None and raw.ndim == 3 and raw.shape[0] != m)
+    if legacy and raw.ndim == 3 and raw.shape[-1] == m:
         logger.info(
             "%s: %r has legacy (H, W, M) layout %s; transposing to (M, H, W)", path, key, raw.shape
         )
         raw = np.transpose(raw, (2, 0, 1))
+    elif layout == "HWM":
+        raise DataContractError(
+            path, key, f"legacy (H, W, M) with M={m} (declared {LAYOUT_KEY}='HWM')", describe(raw)
+        )
     if raw.ndim != 3 or raw.shape[0] != m:
         raise DataContractError(path, key, f"(M, N, N) with M={m} (len(xcoords))", describe(raw))
     return np.ascontiguousarray(raw)
@@ -157,6 +188,53 @@ def _to_amplitude(raw: np.ndarray, measurement: str, path: Path, key: str) -> np
     return raw
 
 
+def _npz_metadata(npz: Any, files: set[str], path: Path) -> dict[str, Any]:
+    """The ``metadata`` JSON object of an open NPZ ({} without one)."""
+    if "metadata" not in files:
+        return {}
+    text = _npz_get(npz, path, "metadata")
+    try:
+        loaded = json.loads(str(text.item()) if text.size == 1 else "")
+    except json.JSONDecodeError as exc:
+        raise DataContractError(path, "metadata", "a JSON object string", str(exc)) from None
+    if not isinstance(loaded, dict):
+        raise DataContractError(path, "metadata", "a JSON object", type(loaded).__name__)
+    return loaded
+
+
+def _declared(
+    npz: Any, files: set[str], metadata: dict[str, Any], path: Path, key: str
+) -> str | None:
+    """What the file declares under ``key``: the top-level NPZ key, else the metadata field."""
+    if key in files:
+        value = _npz_get(npz, path, key)
+        if value.size != 1 or value.dtype.kind not in "SU":
+            raise DataContractError(path, key, "a string", describe(value))
+        return _as_str(value)
+    found = metadata.get(key)
+    return None if found is None else str(found)
+
+
+def declared_measurement(path: str | PathLike[str]) -> str | None:
+    """What an upstream NPZ says its diffraction holds ('amplitude' or 'intensity'), or None.
+
+    Read from the top-level ``measurement`` key, else the ``metadata`` JSON; products
+    (which always hold amplitudes) and files that say nothing give None.
+    """
+    p = Path(path)
+
+    def read() -> str | None:
+        if "probe_position_x_m" in _npz_keys(p):
+            return None
+        with np.load(p, allow_pickle=False) as npz:
+            files = set(npz.files)
+            return _declared(npz, files, _npz_metadata(npz, files, p), p, "measurement")
+
+    if p.suffix.lower() in (".h5", ".hdf5"):
+        return None
+    return _guard(p, "a readable NPZ archive", read)
+
+
 def _read_npz(path: Path, measurement: str | None) -> ScanData:
     """Parse an upstream NPZ into ScanData (see :func:`load_npz`)."""
     if not zipfile.is_zipfile(path):
@@ -180,24 +258,12 @@ def _read_npz(path: Path, measurement: str | None) -> ScanData:
         if x.ndim != 1 or x.size == 0:
             raise DataContractError(path, "xcoords", "a non-empty (M,) array", describe(x))
         m = int(x.shape[0])
-        metadata: dict[str, Any] = {}
-        if "metadata" in files:
-            text = _npz_get(npz, path, "metadata")
-            try:
-                loaded = json.loads(str(text.item()) if text.size == 1 else "")
-            except json.JSONDecodeError as exc:
-                raise DataContractError(
-                    path, "metadata", "a JSON object string", str(exc)
-                ) from None
-            if not isinstance(loaded, dict):
-                raise DataContractError(path, "metadata", "a JSON object", type(loaded).__name__)
-            metadata.update(loaded)
+        metadata = _npz_metadata(npz, files, path)
         if measurement is None:
-            measurement = (
-                str(_npz_get(npz, path, "measurement").item()) if "measurement" in files else None
-            )
-            measurement = measurement or str(metadata.get("measurement", "amplitude"))
-        raw = _canonical_diffraction(_npz_get(npz, path, key), m, path, key)
+            measurement = _declared(npz, files, metadata, path, "measurement") or "amplitude"
+        layout = _declared(npz, files, metadata, path, LAYOUT_KEY)
+        metadata.pop(LAYOUT_KEY, None)
+        raw = _canonical_diffraction(_npz_get(npz, path, key), m, path, key, layout)
         diffraction = _to_amplitude(raw, measurement, path, key)
         for scalar in ("nphotons",):
             if scalar in files:
@@ -277,6 +343,8 @@ def save_npz(
         arrays["objectGuess"] = scan.object
     if scan.Y is not None:
         arrays["Y"] = scan.Y
+    if scan.n_positions == scan.N:  # (M, M, M) would read as ambiguous: say which it is
+        arrays[LAYOUT_KEY] = np.asarray("MNN")
     meta = {k: v for k, v in scan.metadata.items() if k != "source"}
     if "nphotons" in meta:
         arrays["nphotons"] = np.asarray(float(meta["nphotons"]))
@@ -471,11 +539,14 @@ def _read_raw_group(group: Any, prod: Product, path: Path) -> ScanData:
             )
         metadata.update(loaded)
     x = np.asarray(group["xcoords"][()])
+    dataset = group["diffraction"]
+    axes = _as_str(dataset.attrs["axis_canonical"]) if "axis_canonical" in dataset.attrs else None
     raw = _canonical_diffraction(
-        np.asarray(group["diffraction"][()]),
+        np.asarray(dataset[()]),
         int(x.shape[0]) if x.ndim == 1 else -1,
         path,
         "raw_data/diffraction",
+        "MNN" if axes == "NHW" else None,
     )
     probe = (
         np.asarray(group["probeGuess"][()])
