@@ -48,13 +48,16 @@ def convert(
     not say, and contradicting the file's key is an error, never a silent relabel.
     Products keep their reconstruction when converted to another product container.
     """
-    from ptychopinn.data import declared_measurement, load, load_product, save_npz, save_product
+    from ptychopinn.data import (
+        check_input_file,
+        declared_measurement,
+        load,
+        load_product,
+        save_npz,
+        save_product,
+    )
 
-    source, target = Path(source), Path(target)
-    if not source.exists():
-        raise FileNotFoundError(2, "No such file", str(source))
-    if source.is_dir():
-        raise IsADirectoryError(21, "Is a directory, expected a file", str(source))
+    source, target = check_input_file(source), Path(target)
     if to is None:
         to = "product" if target.suffix.lower() in _PRODUCT_SUFFIXES else "npz"
     if to not in FORMATS:

@@ -48,14 +48,11 @@ def _silent(_: str) -> None:
 
 
 def _require_file(path: Path | None, what: str) -> Path:
+    from ptychopinn.data import check_input_file
+
     if path is None:
         raise InputError(f"no {what} given")
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file", str(path))
-    if path.is_dir():
-        raise IsADirectoryError(21, "Is a directory, expected a file", str(path))
-    return path
+    return check_input_file(path)  # missing, a folder, a FIFO/device or unreadable: refused
 
 
 def read_scan(path: Path, measurement: str | None = None) -> Any:

@@ -16,6 +16,7 @@ from ptychopinn.data.errors import (
     TrainingCollapsedError,
     TrainingStalledWarning,
 )
+from ptychopinn.data.files import check_input_file
 from ptychopinn.data.grouping import GroupedData, group, group_for_config, neighbour_groups
 from ptychopinn.data.health import (
     CollapseVerdict,
@@ -56,6 +57,7 @@ __all__ = [
     "TrainingStalledWarning",
     "__version__",
     "check_collapse",
+    "check_input_file",
     "check_object_collapse",
     "check_stall",
     "declared_measurement",

@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ptychopinn.data.errors import DataContractError
+from ptychopinn.data.files import check_input_file
+
 __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_DIGEST_KEY",
@@ -201,6 +204,7 @@ def read_bundle(path: str | PathLike[str]) -> Bundle:
     """
     path = Path(path)
     try:
+        check_input_file(path)  # a FIFO would block, /dev/zero would never end
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
             names = [info.filename for info in infos]
@@ -233,6 +237,8 @@ def read_bundle(path: str | PathLike[str]) -> Bundle:
             members = {n: _read_member(archive, by_name[n], path) for n in stored}
     except BundleError:
         raise
+    except DataContractError as exc:  # not a regular or not a readable file
+        raise BundleError(str(exc)) from None
     except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, ValueError, KeyError) as exc:
         raise BundleError(
             f"{path}: not a readable bundle (corrupt or truncated zip): {exc}"

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ptychopinn.data.errors import DataContractError
+from ptychopinn.data.files import check_input_file
 from ptychopinn.data.scan import ScanData, describe
 
 __all__ = [
@@ -224,6 +225,7 @@ def declared_measurement(path: str | PathLike[str]) -> str | None:
     p = Path(path)
 
     def read() -> str | None:
+        check_input_file(p)
         if "probe_position_x_m" in _npz_keys(p):
             return None
         with np.load(p, allow_pickle=False) as npz:
@@ -237,6 +239,7 @@ def declared_measurement(path: str | PathLike[str]) -> str | None:
 
 def _read_npz(path: Path, measurement: str | None) -> ScanData:
     """Parse an upstream NPZ into ScanData (see :func:`load_npz`)."""
+    check_input_file(path)
     if not zipfile.is_zipfile(path):
         raise DataContractError(
             path, None, "an NPZ (zip) archive", "a file that is not a zip archive"
@@ -463,6 +466,7 @@ def _read_h5_product(path: Path) -> Product:
     """Parse a ptychodus HDF5 product (specs/data_contracts.md)."""
     import h5py
 
+    check_input_file(path)
     with h5py.File(path, "r") as f:
         meta: dict[str, Any] = {}
         for key in _ROOT_REQUIRED:
@@ -572,6 +576,7 @@ def _read_raw_group(group: Any, prod: Product, path: Path) -> ScanData:
 
 def _read_npz_product(path: Path) -> Product:
     """Parse a ptychodus NPZ product (flat keys, pixel sizes as scalars)."""
+    check_input_file(path)
     if not zipfile.is_zipfile(path):
         raise DataContractError(
             path, None, "an NPZ (zip) archive", "a file that is not a zip archive"
@@ -817,6 +822,7 @@ def load(path: str | PathLike[str], measurement: str | None = None) -> ScanData:
 
 def _npz_keys(path: Path) -> set[str]:
     """List the member names of an NPZ without reading any array."""
+    check_input_file(path)
     if not zipfile.is_zipfile(path):
         raise DataContractError(
             path, None, "an NPZ (zip) archive", "a file that is not a zip archive"
