@@ -1,15 +1,18 @@
 """Fixtures shared by the application's test folders (tests/app, tests/hostile): run the
-CLI in a subprocess or in this process, and a tiny simulated dataset."""
+CLI in a subprocess or in this process, a tiny simulated dataset, a NumPy backend."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+import ptychopinn.config
 
 
 @dataclass
@@ -80,3 +83,93 @@ def inproc(tmp_path, monkeypatch, capsys):
         return CliResult(code, out.out, out.err)
 
     return run
+
+
+# --- a NumPy backend for in-process jobs (no deep-learning framework) --------------
+
+
+@dataclass
+class _Model:
+    config: object
+    weights: dict
+    trained: bool = False
+    calls: list = field(default_factory=list)
+
+
+@dataclass
+class _Result:
+    model: _Model
+    history: dict
+
+
+class NumpyBackend:
+    """Implements the Backend protocol's surface with NumPy and ptychopinn.data.bundle."""
+
+    name = "numpy-test"
+
+    def __init__(self):
+        self.trained_weights = None
+
+    def _fresh(self, config):
+        shapes = ptychopinn.config.layer_plan(config.model).parameter_shapes()
+        rng = np.random.default_rng(0)
+        return {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
+
+    def train(self, train, test, config, execution=None):
+        assert train.X.ndim == 4 and train.X.shape[-1] == config.model.gridsize**2
+        weights = self._fresh(config)
+        self.trained_weights = weights
+        losses = list(np.linspace(2.0, 1.0, config.nepochs))
+        history = {"loss": losses, "val_loss": [v + 0.1 for v in losses]}
+        if test is not None:
+            history["test_loss"] = [1.05]
+        return _Result(_Model(config, weights, trained=True), history)
+
+    def predict(self, model, data, batch_size=None):
+        model.calls.append(batch_size)
+        if model.trained:
+            # The truth at each group's centre, where the application stitches it.
+            from ptychopinn.data.physics import extract
+
+            return extract(data.object, data.coords_offsets[:, 0, :, 0], data.N)[..., None]
+        # Untrained: a noisy flat object (an exactly constant one trips ptycho-stitch's FRC).
+        rng = np.random.default_rng(len(data))
+        noise = rng.normal(scale=0.05, size=(len(data), data.N, data.N, 1))
+        return ((0.5 + noise) * np.exp(1j * noise)).astype(np.complex64)
+
+    def save_bundle(self, model, path):
+        from ptychopinn.data import save_portable, write_bundle
+
+        manifest = {"backend": self.name, "config": model.config.to_dict(), "N": 64}
+        return write_bundle(path, manifest, {"portable.npz": save_portable(model.weights)})
+
+    def load_bundle(self, path):
+        from ptychopinn.config import TrainingConfig, from_dict
+        from ptychopinn.data import load_portable, read_bundle
+
+        bundle = read_bundle(path)
+        config = from_dict(TrainingConfig, bundle.manifest["config"])
+        return _Model(config, load_portable(bundle.members["portable.npz"]), trained=True)
+
+    def export_weights(self, model):
+        return dict(model.weights)
+
+    def import_weights(self, model, weights):
+        assert set(weights) == set(model.weights)
+        model.weights = dict(weights)
+        model.trained = all(np.array_equal(weights[k], self.trained_weights[k]) for k in weights)
+
+    def run_cdi_example(self, train, test, config, do_stitching=True):
+        raise AssertionError("the application does not call run_cdi_example")
+
+
+@pytest.fixture
+def numpy_backend(monkeypatch):
+    backend = NumpyBackend()
+    real = ptychopinn.config.get_backend
+
+    def get_backend(name):
+        return backend if name in ("tensorflow", "pytorch", backend.name) else real(name)
+
+    monkeypatch.setattr(ptychopinn.config, "get_backend", get_backend)
+    return backend

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import reports
-from .errors import InputError
+from .errors import InputError, one_line
 
 __all__ = [
     "EvaluationResult",
@@ -374,6 +375,8 @@ class InferenceResult:
     report_path: Path
     metrics: dict[str, Any] | None
     seconds: float
+    truth_skipped: str | None = None
+    """Why the optional comparison with the data's truth was skipped (None: done or no truth)."""
 
 
 def _loss_history(bundle_path: Path, manifest: Mapping[str, Any]) -> list[float]:
@@ -443,14 +446,10 @@ def infer(
     figures = {
         "reconstruction": reports.save_image_figure(out / "reconstruction.png", stitched.image)
     }
-    metrics = None
-    if scan.object is not None:
-        truth = align_to_truth(stitched, scan.object)
-        metrics = evaluate_aligned(truth)
-        figures["reconstruction vs truth"] = reports.save_reconstruction_figure(
-            out / "comparison.png", truth.recon, truth.truth
-        )
-        (out / "metrics.json").write_text(json.dumps(_plain(metrics), indent=2))
+    metrics, skipped = _compare_with_truth(stitched, scan.object, out, figures)
+    if skipped is not None:
+        log(f"warning: {data_path}: the comparison with the truth was skipped: {skipped}")
+        warnings.warn(f"{data_path}: comparison with the truth skipped: {skipped}", stacklevel=2)
     # The product: the stitched object, positions relative to its pixel (0, 0).
     x0, y0 = stitched.origin
     pixel = pixel_size_m or scan.metadata.get("object_pixel_width_m")
@@ -483,12 +482,38 @@ def infer(
             "patches": len(data),
             "seconds": round(seconds, 2),
             "product": product_path.name,
+            **({"truth comparison": f"skipped: {skipped}"} if skipped is not None else {}),
         },
         metrics={"reconstruction": metrics} if metrics else None,
         figures=figures,
         config=_config_dicts(configs),
     )
-    return InferenceResult(out, recon_path, product_path, report, metrics, seconds)
+    return InferenceResult(out, recon_path, product_path, report, metrics, seconds, skipped)
+
+
+def _compare_with_truth(
+    stitched: Any, truth: np.ndarray | None, out: Path, figures: dict[str, Path]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The optional comparison of ``infer``: (metrics, None), or (None, why it was skipped).
+
+    It never fails the job: a reconstruction whose scanned region cannot be evaluated
+    (too sparse a scan to hold a covered rectangle, hardly any overlap) is the same
+    outcome as ``ptychopinn.stitch.evaluate_if_possible``'s ``metrics_error``.
+    """
+    from ptychopinn.stitch import StitchError
+
+    if truth is None:
+        return None, None
+    try:
+        aligned = align_to_truth(stitched, truth)
+        metrics = evaluate_aligned(aligned)
+    except (StitchError, InputError) as exc:
+        return None, one_line(exc)
+    figures["reconstruction vs truth"] = reports.save_reconstruction_figure(
+        out / "comparison.png", aligned.recon, aligned.truth
+    )
+    (out / "metrics.json").write_text(json.dumps(_plain(metrics), indent=2))
+    return metrics, None
 
 
 def _manifest_nphotons(manifest: Mapping[str, Any], scan: Any) -> float | None:
