@@ -107,3 +107,46 @@ def test_square_stack_written_by_save_npz_reads_back(tmp_path):
     )
     back = load_npz(save_npz(scan, tmp_path / "s.npz"))
     np.testing.assert_array_equal(back.diffraction, scan.diffraction)
+
+
+# --------------------------------------------------- zero signal, bad photon counts (#17.6)
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "found"),
+    [
+        ({"probeGuess": np.zeros((16, 16), np.complex64)}, "'probeGuess'", "all zeros"),
+        ({"diffraction": np.zeros((12, 16, 16), np.float32)}, "'diffraction'", "all zeros"),
+        ({"nphotons": np.float64("nan")}, "'nphotons'", "nan"),
+        ({"nphotons": np.float64("inf")}, "'nphotons'", "inf"),
+        ({"nphotons": np.float64(-5.0)}, "'nphotons'", "-5.0"),
+        ({"nphotons": np.zeros(3)}, "'nphotons'", "shape (3,)"),
+        ({"metadata": '{"nphotons": -1}'}, "'metadata.nphotons'", "-1.0"),
+    ],
+    ids=["zero-probe", "zero-diffraction", "nan", "inf", "negative", "array", "metadata"],
+)
+def test_values_that_cannot_be_trained_on_name_file_and_key(inproc, tmp_path, change, key, found):
+    np.savez(tmp_path / "bad.npz", **{**_scan_arrays(), **change})
+    for command in (["train", "--train-data", "bad.npz"], ["convert", "bad.npz", "out.npz"]):
+        line = _one_error_line(inproc(*command))
+        assert "bad.npz" in line and key in line and "expected" in line and found in line
+
+
+def test_product_raw_data_with_zero_diffraction_names_the_dataset(tmp_path):
+    import h5py
+
+    from ptychopinn.data import DataContractError, ScanData, load, save_product
+
+    arrays = _scan_arrays()
+    scan = ScanData(
+        xcoords=arrays["xcoords"],
+        ycoords=arrays["ycoords"],
+        diffraction=arrays["diffraction"],
+        probe=arrays["probeGuess"],
+    )
+    path = save_product(scan, tmp_path / "p.h5")
+    with h5py.File(path, "a") as f:
+        del f["raw_data/diffraction"]
+        f["raw_data/diffraction"] = np.zeros((12, 16, 16), np.float32)
+    with pytest.raises(DataContractError, match=r"p\.h5, key 'raw_data/diffraction'.*all zeros"):
+        load(path)

@@ -268,9 +268,10 @@ def _read_npz(path: Path, measurement: str | None) -> ScanData:
         metadata.pop(LAYOUT_KEY, None)
         raw = _canonical_diffraction(_npz_get(npz, path, key), m, path, key, layout)
         diffraction = _to_amplitude(raw, measurement, path, key)
-        for scalar in ("nphotons",):
-            if scalar in files:
-                metadata[scalar] = float(_npz_get(npz, path, scalar))
+        if "nphotons" in metadata:
+            metadata["nphotons"] = _photon_count(metadata["nphotons"], path, "metadata.nphotons")
+        if "nphotons" in files:
+            metadata["nphotons"] = _photon_count(_npz_get(npz, path, "nphotons"), path, "nphotons")
         y_true = _npz_get(npz, path, "Y") if "Y" in files else None
         if y_true is not None and y_true.ndim == 4 and y_true.shape[-1] == 1:
             y_true = y_true[..., 0]
@@ -281,7 +282,7 @@ def _read_npz(path: Path, measurement: str | None) -> ScanData:
             for k in ("objectGuess", "scan_index", "xcoords_start", "ycoords_start")
             if k in files
         }
-        return ScanData(
+        scan = ScanData(
             xcoords=x,
             ycoords=_npz_get(npz, path, "ycoords"),
             diffraction=diffraction,
@@ -293,6 +294,34 @@ def _read_npz(path: Path, measurement: str | None) -> ScanData:
             metadata=metadata,
             Y=y_true,
         )
+        return _with_signal(scan, path, key, "probeGuess")
+
+
+def _photon_count(value: Any, path: Path, key: str) -> float:
+    """A file's photon count: one finite number > 0 (it sets the intensity scale)."""
+    arr = np.asarray(value)
+    if arr.size != 1 or arr.dtype.kind not in "biuf":
+        raise DataContractError(path, key, "one photon count (a number > 0)", describe(arr))
+    count = float(arr.reshape(()))
+    if not (math.isfinite(count) and count > 0):
+        raise DataContractError(path, key, "a finite photon count > 0", repr(count))
+    return count
+
+
+def _with_signal(scan: ScanData, path: Path, diffraction_key: str, probe_key: str) -> ScanData:
+    """Refuse a scan whose probe or diffraction is all zeros (nothing to reconstruct from)."""
+    if not np.any(scan.probe):
+        raise DataContractError(
+            path, probe_key, "a probe with non-zero values", f"all zeros, {describe(scan.probe)}"
+        )
+    if not np.any(scan.diffraction):
+        raise DataContractError(
+            path,
+            diffraction_key,
+            "diffraction with some signal (max > 0)",
+            f"all zeros, {describe(scan.diffraction)}",
+        )
+    return scan
 
 
 def load_npz(path: str | PathLike[str], measurement: str | None = None) -> ScanData:
@@ -563,7 +592,11 @@ def _read_raw_group(group: Any, prod: Product, path: Path) -> ScanData:
         else prod.object.reshape(-1, *prod.object.shape[-2:])[0]
     )
     metadata["source"] = str(path)
-    return ScanData(
+    if "nphotons" in metadata:
+        metadata["nphotons"] = _photon_count(
+            metadata["nphotons"], path, "raw_data/_metadata.nphotons"
+        )
+    scan = ScanData(
         xcoords=x,
         ycoords=np.asarray(group["ycoords"][()]),
         diffraction=_to_amplitude(raw, "amplitude", path, "raw_data/diffraction"),
@@ -572,6 +605,8 @@ def _read_raw_group(group: Any, prod: Product, path: Path) -> ScanData:
         scan_index=np.asarray(group["scan_index"][()]) if "scan_index" in group else None,
         metadata=metadata,
     )
+    probe_key = "raw_data/probeGuess" if "probeGuess" in group else "probe"
+    return _with_signal(scan, path, "raw_data/diffraction", probe_key)
 
 
 def _read_npz_product(path: Path) -> Product:
