@@ -284,7 +284,9 @@ def train(
     bundle_path = output_dir / BUNDLE_NAME
     backend.save_bundle(model, bundle_path)
     save_config(configs, output_dir / "config.yaml")
-    (output_dir / "history.json").write_text(json.dumps(history, indent=2))
+    from ptychopinn.data import write_text_atomic
+
+    write_text_atomic(output_dir / "history.json", json.dumps(history, indent=2))
     figures = {}
     if history and any(history.values()):
         figures["loss curves"] = reports.save_loss_figure(output_dir / "loss.png", history)
@@ -360,8 +362,10 @@ def save_reconstruction(path: Path, stitched: Any, extra: Mapping[str, Any] | No
     }
     for key, value in (extra or {}).items():
         arrays[key] = np.asarray(value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
+    from ptychopinn.data import atomic_write
+
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     return path
 
 
@@ -512,7 +516,9 @@ def _compare_with_truth(
     figures["reconstruction vs truth"] = reports.save_reconstruction_figure(
         out / "comparison.png", aligned.recon, aligned.truth
     )
-    (out / "metrics.json").write_text(json.dumps(_plain(metrics), indent=2))
+    from ptychopinn.data import write_text_atomic
+
+    write_text_atomic(out / "metrics.json", json.dumps(_plain(metrics), indent=2))
     return metrics, None
 
 
@@ -702,7 +708,9 @@ def evaluate_files(
     out = Path(output_dir) if output_dir is not None else Path(recon_path).parent
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.json"
-    metrics_path.write_text(json.dumps(metrics, indent=2))
+    from ptychopinn.data import write_text_atomic
+
+    write_text_atomic(metrics_path, json.dumps(metrics, indent=2))
     figures = {
         "reconstruction vs truth": reports.save_reconstruction_figure(
             out / "evaluation.png", aligned.recon, aligned.truth

@@ -16,7 +16,12 @@ from ptychopinn.data.errors import (
     TrainingCollapsedError,
     TrainingStalledWarning,
 )
-from ptychopinn.data.files import check_input_file
+from ptychopinn.data.files import (
+    atomic_write,
+    check_input_file,
+    remove_stale_temporaries,
+    write_text_atomic,
+)
 from ptychopinn.data.grouping import GroupedData, group, group_for_config, neighbour_groups
 from ptychopinn.data.health import (
     CollapseVerdict,
@@ -56,6 +61,7 @@ __all__ = [
     "TrainingCollapsedError",
     "TrainingStalledWarning",
     "__version__",
+    "atomic_write",
     "check_collapse",
     "check_input_file",
     "check_object_collapse",
@@ -76,9 +82,11 @@ __all__ = [
     "physics",
     "product_from_scan",
     "read_bundle",
+    "remove_stale_temporaries",
     "save_npz",
     "save_portable",
     "save_product",
     "simulate",
     "write_bundle",
+    "write_text_atomic",
 ]

@@ -6,8 +6,6 @@ import hashlib
 import io
 import json
 import math
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from os import PathLike
@@ -17,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ptychopinn.data.errors import DataContractError
-from ptychopinn.data.files import check_input_file
+from ptychopinn.data.files import atomic_write, check_input_file
 
 __all__ = [
     "FORMAT_VERSION",
@@ -139,20 +137,11 @@ def write_bundle(
         text = json.dumps(full, indent=2, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise BundleError(f"{path}: manifest is not JSON-serialisable: {exc}") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                archive.writestr(MANIFEST_NAME, text)
-                for name, data in members.items():
-                    archive.writestr(name, bytes(data))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(MANIFEST_NAME, text)
+            for name, data in members.items():
+                archive.writestr(name, bytes(data))
     return path
 
 

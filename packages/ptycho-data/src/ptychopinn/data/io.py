@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -19,7 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ptychopinn.data.errors import DataContractError
-from ptychopinn.data.files import check_input_file
+from ptychopinn.data.files import atomic_write, check_input_file
 from ptychopinn.data.scan import ScanData, describe
 
 __all__ = [
@@ -81,21 +78,6 @@ def _guard(path: Path, what: str, fn: Callable[[], _T]) -> _T:
         raise
     except Exception as exc:  # malformed files fail in many library-specific ways
         raise DataContractError(path, None, what, f"{type(exc).__name__}: {exc}") from None
-
-
-def _atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path`` and rename it onto ``path`` on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-_atomic = contextmanager(_atomic_target)
 
 
 # --------------------------------------------------------------------------- NPZ (DATA-001)
@@ -381,7 +363,7 @@ def save_npz(
     if "nphotons" in meta:
         arrays["nphotons"] = np.asarray(float(meta["nphotons"]))
     arrays["metadata"] = np.asarray(json.dumps(meta, default=_json_default, sort_keys=True))
-    with _atomic(p) as tmp, open(tmp, "wb") as fh:
+    with atomic_write(p) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
     return p
 
@@ -829,7 +811,7 @@ def save_product(
     """
     p = Path(path)
     prod = product if isinstance(product, Product) else product_from_scan(product, **metadata)
-    with _atomic(p) as tmp:
+    with atomic_write(p) as tmp:
         if p.suffix.lower() == ".npz":
             with open(tmp, "wb") as fh:
                 _write_npz_product(prod, fh)
