@@ -33,3 +33,76 @@ def test_infer_on_sparse_data_still_writes_product_and_report(tmp_path, sparse, 
     assert result.metrics is None and "covered" in result.truth_skipped
     assert not (tmp_path / "inf" / "metrics.json").exists()
     assert "truth comparison" in (tmp_path / "inf" / "report.md").read_text()
+
+
+# ------------------------------------------------------------- output folders (#17.8)
+
+
+def _digest(path):
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_previous_run_is_refused_unless_overwrite(tmp_path, tiny_data, numpy_backend):
+    from ptychopinn.app.errors import InputError
+
+    first = _train(tmp_path, tiny_data["train"])
+    before = _digest(first.bundle_path)
+    stale = tmp_path / "run" / "checkpoints"
+    stale.mkdir()
+    (stale / "last.ckpt").write_bytes(b"from the first run")
+    with pytest.raises(InputError, match=r"holds a previous run .*wts\.h5\.zip.*--overwrite"):
+        _train(tmp_path, tiny_data["train"], **{"training.nepochs": 3})
+    assert _digest(first.bundle_path) == before  # nothing of the first run was touched
+    second = pipeline.train(
+        ptychopinn.config.load_config(
+            None, {"training.nepochs": 3, "training.output_dir": str(tmp_path / "run")}
+        ),
+        tiny_data["train"],
+        overwrite=True,
+    )
+    assert len(second.history["loss"]) == 3
+    assert not stale.exists()  # a resume could not pick up the first run's last.ckpt
+
+
+def test_cli_refuses_a_used_folder_with_one_line(inproc, tmp_path, tiny_data, numpy_backend):
+    args = ["train", "--train-data", str(tiny_data["train"]), "-o", "run", "--nepochs", "1"]
+    assert inproc(*args).returncode == 0
+    refused = inproc(*args)
+    assert refused.returncode == 2 and len(refused.error_lines) == 1
+    assert "--overwrite" in refused.error_lines[0]
+    assert inproc(*args, "--overwrite").returncode == 0
+
+
+def test_a_folder_in_use_by_another_run_is_refused_until_it_ends(
+    tmp_path, tiny_data, numpy_backend
+):
+    import subprocess
+    import sys
+
+    from ptychopinn.app.errors import InputError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time\n"
+            "f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "f.write('pid 4242'); f.flush(); print('held', flush=True); time.sleep(120)\n",
+            str(run / pipeline.LOCK_NAME),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(InputError, match=r"in use by another training run \(pid 4242"):
+            _train(tmp_path, tiny_data["train"])
+        assert not (run / "wts.h5.zip").exists()
+    finally:
+        holder.kill()  # kill -9: the kernel releases the lock with the process
+        holder.wait()
+    assert _train(tmp_path, tiny_data["train"]).bundle_path.exists()

@@ -195,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p_train)
     _add_backend_arg(p_train, None)
     p_train.add_argument("-o", "--output-dir", type=Path)
+    p_train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a previous run in the output folder (by default a folder holding a "
+        "bundle, history or checkpoints is refused; one in use by a running training "
+        "always is)",
+    )
     p_train.add_argument("--nepochs", "--epochs", dest="nepochs", type=_positive_int)
     p_train.add_argument("--batch-size", type=_positive_int)
     p_train.add_argument("--learning-rate", type=_positive_float)
@@ -400,6 +407,7 @@ def _train(args: argparse.Namespace) -> int:
         train_path=args.train_data,
         test_path=args.test_data,
         log=_logger(args),
+        overwrite=args.overwrite,
     )
     print(f"bundle: {result.bundle_path}")
     print(f"report: {result.report_path}")

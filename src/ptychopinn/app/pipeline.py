@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ __all__ = [
     "InferenceResult",
     "TrainingRun",
     "align_to_truth",
+    "claim_output_dir",
     "evaluate_aligned",
     "evaluate_files",
     "evaluate_images",
@@ -39,8 +43,16 @@ __all__ = [
     "train",
 ]
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lock, the previous-run check stays
+    fcntl = None  # type: ignore[assignment]
+
 Log = Callable[[str], None]
 BUNDLE_NAME = "wts.h5.zip"
+LOCK_NAME = ".ptychopinn.lock"
+RUN_MARKERS = (BUNDLE_NAME, "history.json", "config.yaml", "checkpoints", "metrics.csv")
+"""What a training run leaves in its output folder (either backend)."""
 PRODUCT_SUFFIXES = (".h5", ".hdf5")
 
 
@@ -242,14 +254,60 @@ class TrainingRun:
     configs: dict[str, Any] = field(repr=False, default_factory=dict)
 
 
+@contextmanager
+def claim_output_dir(output_dir: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Hold ``output_dir`` for one training run: refuse it while another run holds it,
+    and refuse a folder with a previous run unless ``overwrite``.
+
+    The claim is an exclusive ``flock`` on ``output_dir/.ptychopinn.lock`` (released by
+    the kernel when the process ends, kill -9 included, so a crashed run never leaves
+    the folder locked). A previous run is any of ``RUN_MARKERS``; with ``overwrite``
+    its stale ``checkpoints/`` are removed (a resume would pick up their ``last.ckpt``)
+    and its other files are replaced, each atomically, as the new run writes them.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = output_dir / LOCK_NAME
+    with open(lock_path, "a+", encoding="utf-8") as lock:
+        if fcntl is not None:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                holder = lock.read().strip() or "pid unknown"
+                raise InputError(
+                    f"{output_dir}: in use by another training run ({holder}, lock {lock_path}); "
+                    "wait for it to finish or choose another --output-dir"
+                ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}\n")
+        lock.flush()
+        previous = [m for m in RUN_MARKERS if (output_dir / m).exists()]
+        if previous and not overwrite:
+            raise InputError(
+                f"{output_dir}: holds a previous run ({', '.join(previous)}); pass --overwrite "
+                "to replace it, or choose another --output-dir"
+            )
+        if previous:
+            shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
+        yield output_dir
+
+
 def train(
     configs: dict[str, Any],
     train_path: Path | None = None,
     test_path: Path | None = None,
     log: Log = _silent,
+    overwrite: bool = False,
 ) -> TrainingRun:
-    """Train on an NPZ/product file with the configs of ``load_config``; write bundle and report."""
+    """Train on an NPZ/product file with the configs of ``load_config``; write bundle and report.
+
+    The output folder is claimed for the run (:func:`claim_output_dir`): a folder in
+    use by another run, or holding a previous run without ``overwrite``, is refused.
+    """
     from ptychopinn.config import get_backend, save_config
+    from ptychopinn.data import write_text_atomic
 
     training = configs["training"]
     train_path = _require_file(
@@ -271,45 +329,43 @@ def train(
     if test_path is not None:
         test_data = group_for_model(test_scan, model_config, training, nphotons)
     output_dir = Path(training.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    log(
-        f"training on {len(train_data)} groups ({train_path}) with {training.backend}, "
-        f"{training.nepochs} epochs, N={model_config.N}, gridsize={model_config.gridsize}"
-    )
-    started = time.perf_counter()
-    result = backend.train(train_data, test_data, training, configs["execution"])
-    seconds = time.perf_counter() - started
-    model = _model_of(result)
-    history = _history_of(result)
-    bundle_path = output_dir / BUNDLE_NAME
-    backend.save_bundle(model, bundle_path)
-    save_config(configs, output_dir / "config.yaml")
-    from ptychopinn.data import write_text_atomic
-
-    write_text_atomic(output_dir / "history.json", json.dumps(history, indent=2))
-    figures = {}
-    if history and any(history.values()):
-        figures["loss curves"] = reports.save_loss_figure(output_dir / "loss.png", history)
-    final = {k: v[-1] for k, v in history.items() if v}
-    report = reports.write_report(
-        output_dir / "report.md",
-        "ptychopinn training run",
-        summary={
-            "backend": training.backend,
-            "training data": str(train_path),
-            "groups": len(train_data),
-            "epochs run": max((len(v) for v in history.values()), default=0),
-            "seconds": round(seconds, 1),
-            "bundle": BUNDLE_NAME,
-        },
-        metrics={"final epoch": final} if final else None,
-        figures=figures,
-        config=_config_dicts(configs),
-    )
-    log(f"trained in {seconds:.1f} s; bundle {bundle_path}")
-    return TrainingRun(
-        output_dir, bundle_path, report, history, seconds, training.backend, model, configs
-    )
+    with claim_output_dir(output_dir, overwrite):
+        log(
+            f"training on {len(train_data)} groups ({train_path}) with {training.backend}, "
+            f"{training.nepochs} epochs, N={model_config.N}, gridsize={model_config.gridsize}"
+        )
+        started = time.perf_counter()
+        result = backend.train(train_data, test_data, training, configs["execution"])
+        seconds = time.perf_counter() - started
+        model = _model_of(result)
+        history = _history_of(result)
+        bundle_path = output_dir / BUNDLE_NAME
+        backend.save_bundle(model, bundle_path)
+        save_config(configs, output_dir / "config.yaml")
+        write_text_atomic(output_dir / "history.json", json.dumps(history, indent=2))
+        figures = {}
+        if history and any(history.values()):
+            figures["loss curves"] = reports.save_loss_figure(output_dir / "loss.png", history)
+        final = {k: v[-1] for k, v in history.items() if v}
+        report = reports.write_report(
+            output_dir / "report.md",
+            "ptychopinn training run",
+            summary={
+                "backend": training.backend,
+                "training data": str(train_path),
+                "groups": len(train_data),
+                "epochs run": max((len(v) for v in history.values()), default=0),
+                "seconds": round(seconds, 1),
+                "bundle": BUNDLE_NAME,
+            },
+            metrics={"final epoch": final} if final else None,
+            figures=figures,
+            config=_config_dicts(configs),
+        )
+        log(f"trained in {seconds:.1f} s; bundle {bundle_path}")
+        return TrainingRun(
+            output_dir, bundle_path, report, history, seconds, training.backend, model, configs
+        )
 
 
 def _config_dicts(configs: Mapping[str, Any]) -> dict[str, Any]:
