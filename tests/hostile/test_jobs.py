@@ -106,3 +106,43 @@ def test_a_folder_in_use_by_another_run_is_refused_until_it_ends(
         holder.kill()  # kill -9: the kernel releases the lock with the process
         holder.wait()
     assert _train(tmp_path, tiny_data["train"]).bundle_path.exists()
+
+
+# ------------------------------------------------------- implausible positions (#17.9)
+
+
+@pytest.fixture
+def far_apart(tmp_path, tiny_data):
+    """The tiny test scan with positions ×1000 (e.g. nanometres taken for pixels)."""
+    from ptychopinn.data import load, save_npz
+
+    scan = load(tiny_data["test"])
+    scan.xcoords, scan.ycoords = scan.xcoords * 1000, scan.ycoords * 1000
+    scan.xcoords_start, scan.ycoords_start = scan.xcoords.copy(), scan.ycoords.copy()
+    scan.object = None
+    return save_npz(scan, tmp_path / "far.npz")
+
+
+def test_implausible_positions_are_refused_naming_range_and_canvas(
+    inproc, tmp_path, tiny_data, far_apart, numpy_backend
+):
+    assert inproc("train", "--train-data", str(tiny_data["train"]), "-o", "run").returncode == 0
+    result = inproc("infer", "--model", "run/wts.h5.zip", "--data", str(far_apart), "-o", "inf")
+    assert result.returncode == 2 and len(result.error_lines) == 1, result.stderr
+    line = result.error_lines[0]
+    assert "far.npz" in line and "'xcoords'" in line and "--allow-large-canvas" in line
+    assert "8192 x 8192" in line and "px canvas" in line
+    assert not (tmp_path / "inf").exists()  # refused before anything was computed
+
+
+def test_large_canvas_override(tmp_path, tiny_data, numpy_backend, monkeypatch):
+    from ptychopinn.app.errors import InputError
+
+    run = _train(tmp_path, tiny_data["train"])
+    monkeypatch.setattr(pipeline, "MAX_CANVAS_SIDE_PX", 64)  # the tiny scan needs ~130 px
+    with pytest.raises(InputError, match="64 x 64 px"):
+        pipeline.infer(run.bundle_path, tiny_data["test"], output_dir=tmp_path / "a")
+    result = pipeline.infer(
+        run.bundle_path, tiny_data["test"], output_dir=tmp_path / "b", allow_large_canvas=True
+    )
+    assert result.recon_path.exists()

@@ -226,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_infer.add_argument(
         "--pixel-size-m", type=_positive_float, help="object pixel size, for positions in metres"
     )
+    p_infer.add_argument(
+        "--allow-large-canvas",
+        action="store_true",
+        help="stitch even when the positions need a canvas above 8192 px per side "
+        "(refused by default: such positions are usually in the wrong units)",
+    )
     p_infer.add_argument("-q", "--quiet", action="store_true")
 
     # evaluate
@@ -429,6 +435,7 @@ def _infer(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         pixel_size_m=args.pixel_size_m,
         log=_logger(args),
+        allow_large_canvas=args.allow_large_canvas,
     )
     print(f"reconstruction: {result.recon_path}")
     print(f"product: {result.product_path}")

@@ -53,6 +53,9 @@ BUNDLE_NAME = "wts.h5.zip"
 LOCK_NAME = ".ptychopinn.lock"
 RUN_MARKERS = (BUNDLE_NAME, "history.json", "config.yaml", "checkpoints", "metrics.csv")
 """What a training run leaves in its output folder (either backend)."""
+MAX_CANVAS_SIDE_PX = 8192
+"""Positions that need a larger stitching canvas are implausible (wrong units?) unless
+``infer(..., allow_large_canvas=True)``: 8192² complex pixels are 0.5 GiB per image."""
 PRODUCT_SUFFIXES = (".h5", ".hdf5")
 
 
@@ -468,8 +471,13 @@ def infer(
     batch_size: int | None = None,
     pixel_size_m: float | None = None,
     log: Log = _silent,
+    allow_large_canvas: bool = False,
 ) -> InferenceResult:
-    """Reconstruct `data_path` with a bundle; write recon.npz, PNGs, a ptychodus product, report."""
+    """Reconstruct `data_path` with a bundle; write recon.npz, PNGs, a ptychodus product, report.
+
+    Positions whose stitching canvas would exceed ``MAX_CANVAS_SIDE_PX`` per side are
+    refused before the model is loaded, unless ``allow_large_canvas``.
+    """
     from ptychopinn.config import get_backend, load_config
     from ptychopinn.data import ScanData, save_product
 
@@ -492,6 +500,8 @@ def infer(
     configs = {"model": model_config, "inference": inference, "execution": configs["execution"]}
     scan = read_scan(data_path)
     data = group_for_model(scan, model_config, inference, _manifest_nphotons(manifest, scan))
+    if not allow_large_canvas:
+        _check_canvas(scan, data, inference.stitch_crop, data_path)
     batch = batch_size or configs["execution"].inference_batch_size
     log(f"loading {bundle_path} ({manifest.get('backend')}) with the {name} backend")
     model = chosen.load_bundle(bundle_path)
@@ -576,6 +586,23 @@ def _compare_with_truth(
 
     write_text_atomic(out / "metrics.json", json.dumps(_plain(metrics), indent=2))
     return metrics, None
+
+
+def _check_canvas(scan: Any, data: Any, crop: int, path: Path) -> None:
+    """Refuse positions whose stitching canvas would exceed ``MAX_CANVAS_SIDE_PX``."""
+    from ptychopinn.stitch import canvas_geometry
+
+    (side, _), _ = canvas_geometry(data.coords_offsets[:, 0, :, 0], crop)
+    if side <= MAX_CANVAS_SIDE_PX:
+        return
+    x, y = scan.xcoords, scan.ycoords
+    raise InputError(
+        f"{path}, keys 'xcoords'/'ycoords': expected positions in object pixels that fit a "
+        f"canvas of at most {MAX_CANVAS_SIDE_PX} x {MAX_CANVAS_SIDE_PX} px, found x "
+        f"{x.min():.6g}..{x.max():.6g}, y {y.min():.6g}..{y.max():.6g}, which need a "
+        f"{side} x {side} px canvas ({side * side * 8 / 2**30:.1f} GiB per complex image); "
+        "check the positions' units, or pass --allow-large-canvas"
+    )
 
 
 def _manifest_nphotons(manifest: Mapping[str, Any], scan: Any) -> float | None:
