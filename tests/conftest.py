@@ -26,6 +26,13 @@ class CliResult:
         """The stderr lines that the application itself wrote (``ptychopinn: ...``)."""
         return [ln for ln in self.stderr.splitlines() if ln.startswith("ptychopinn:")]
 
+    def one_error_line(self) -> str:
+        """The single error line of a run refused as bad input (exit 2, no traceback)."""
+        assert self.returncode == 2, (self.returncode, self.stderr)
+        assert "Traceback" not in self.stderr, self.stderr
+        assert len(self.error_lines) == 1, self.stderr
+        return self.error_lines[0]
+
 
 def _run(args: list[str], cwd: Path, timeout: float = 300.0, env: dict | None = None) -> CliResult:
     full_env = dict(os.environ)

@@ -7,13 +7,6 @@ import numpy as np
 import pytest
 
 
-def _one_error_line(result) -> str:
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr, result.stderr
-    assert len(result.error_lines) == 1, result.stderr
-    return result.error_lines[0]
-
-
 def _scan_arrays(m: int = 12, n: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
     """The keys of a minimal upstream NPZ: amplitude (M, N, N), probe, positions."""
     rng = np.random.default_rng(seed)
@@ -47,7 +40,7 @@ def test_convert_honours_the_files_measurement_key(inproc, tmp_path):
 def test_convert_explicit_measurement_against_the_files_key_is_refused(inproc, tmp_path):
     arrays = _scan_arrays()
     np.savez(tmp_path / "counts.npz", **arrays, measurement="intensity")
-    line = _one_error_line(inproc("convert", "counts.npz", "amp.npz", "--measurement", "amplitude"))
+    line = inproc("convert", "counts.npz", "amp.npz", "--measurement", "amplitude").one_error_line()
     assert "counts.npz" in line and "'measurement'" in line
     assert "'amplitude'" in line and "'intensity'" in line
     assert not (tmp_path / "amp.npz").exists()
@@ -71,7 +64,7 @@ def test_convert_explicit_measurement_for_a_file_that_says_nothing(inproc, tmp_p
 def test_stack_with_as_many_positions_as_pixels_is_refused_not_guessed(inproc, tmp_path):
     arrays = _scan_arrays(m=16, n=16)
     np.savez(tmp_path / "square.npz", **arrays)
-    line = _one_error_line(inproc("convert", "square.npz", "out.npz"))
+    line = inproc("convert", "square.npz", "out.npz").one_error_line()
     assert "square.npz" in line and "'diffraction'" in line
     assert "(16, 16, 16)" in line and "diffraction_layout" in line
 
@@ -128,7 +121,7 @@ def test_square_stack_written_by_save_npz_reads_back(tmp_path):
 def test_values_that_cannot_be_trained_on_name_file_and_key(inproc, tmp_path, change, key, found):
     np.savez(tmp_path / "bad.npz", **{**_scan_arrays(), **change})
     for command in (["train", "--train-data", "bad.npz"], ["convert", "bad.npz", "out.npz"]):
-        line = _one_error_line(inproc(*command))
+        line = inproc(*command).one_error_line()
         assert "bad.npz" in line and key in line and "expected" in line and found in line
 
 

@@ -11,13 +11,6 @@ import sys
 import pytest
 
 
-def _one_error_line(result) -> str:
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr, result.stderr
-    assert len(result.error_lines) == 1, result.stderr
-    return result.error_lines[0]
-
-
 @pytest.fixture
 def fifo(tmp_path):
     path = tmp_path / "pipe.npz"
@@ -37,7 +30,7 @@ def fifo(tmp_path):
 )
 def test_fifo_is_refused_not_waited_on(cli, fifo, command):
     # A reader that opens a FIFO blocks until a writer appears: the old code hung here.
-    line = _one_error_line(cli(*[a.format(fifo) for a in command], timeout=60))
+    line = cli(*[a.format(fifo) for a in command], timeout=60).one_error_line()
     assert str(fifo) in line and "regular file" in line and "FIFO" in line
 
 
@@ -75,7 +68,7 @@ def test_unreadable_file_is_named_permission_denied(inproc, tmp_path, tiny_data)
     locked = tmp_path / "locked.npz"
     locked.write_bytes(open(tiny_data["test"], "rb").read())
     locked.chmod(0)
-    line = _one_error_line(inproc("convert", "locked.npz", "out.npz"))
+    line = inproc("convert", "locked.npz", "out.npz").one_error_line()
     assert "locked.npz" in line and "permission denied" in line
     assert "zip" not in line
 
@@ -93,5 +86,5 @@ def test_permission_error_is_named_as_such(inproc, tmp_path, tiny_data, monkeypa
 
     monkeypatch.setattr(os, "open", deny)
     for command in (["convert", "locked.npz", "out.npz"], ["train", "--train-data", "locked.npz"]):
-        line = _one_error_line(inproc(*command))
+        line = inproc(*command).one_error_line()
         assert "locked.npz" in line and "permission denied" in line and "zip" not in line
