@@ -95,7 +95,11 @@ def _sync(session: nox.Session, *args: str) -> None:
 
 
 def _pytest(
-    session: nox.Session, tests: pathlib.Path, package: str, *extra: str, coverage: bool = True
+    session: nox.Session,
+    tests: pathlib.Path | list[pathlib.Path],
+    package: str,
+    *extra: str,
+    coverage: bool = True,
 ) -> None:
     """Run a test folder; coverage is measured once per package (the primary session)."""
     module = (
@@ -110,7 +114,10 @@ def _pytest(
     ]
     if not coverage:
         cov = []
-    session.run("pytest", str(tests), *cov, "-p", "no:cacheprovider", *extra, *session.posargs)
+    paths = [tests] if isinstance(tests, pathlib.Path) else tests
+    session.run(
+        "pytest", *map(str, paths), *cov, "-p", "no:cacheprovider", *extra, *session.posargs
+    )
 
 
 @nox.session(python="3.11")
@@ -200,9 +207,10 @@ for _name, _info in PACKAGES.items():
 
 @nox.session(name="tests-ptychopinn", python="3.11")
 def tests_app(session: nox.Session) -> None:
-    """The application package (CLI, dispatch) with the light packages only."""
+    """The application package (CLI, dispatch) with the light packages only, and the
+    hostile-input suite (malformed files and bundles, process faults; fast, no GPU)."""
     _sync(session, "--package", "ptychopinn", "--no-default-groups", "--group", "test")
-    _pytest(session, ROOT / "tests" / "app", "ptychopinn")
+    _pytest(session, [ROOT / "tests" / "app", ROOT / "tests" / "hostile"], "ptychopinn")
 
 
 @nox.session(python="3.11")

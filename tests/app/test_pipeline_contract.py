@@ -1,15 +1,14 @@
 """The application's jobs against the Backend protocol, in process, with a NumPy backend.
 
-The backend here is test code: it "predicts" the ground-truth patches once trained and a
-flat object before, so these tests check the application's wiring (grouping, stitching
-at the right place, alignment with the truth, bundles, products, reports, exit codes)
-in the light ``tests-ptychopinn`` session where no real backend is installed.
+The backend (``numpy_backend`` in tests/conftest.py) is test code: it "predicts" the
+ground-truth patches once trained and a flat object before, so these tests check the
+application's wiring (grouping, stitching at the right place, alignment with the truth,
+bundles, products, reports, exit codes) in the light ``tests-ptychopinn`` session where no real backend is installed.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -18,85 +17,6 @@ import ptychopinn.config
 import ptychopinn.core
 from ptychopinn.app import demo, pipeline
 from ptychopinn.app.cli import main
-from ptychopinn.core import Backend, TrainResult
-
-
-@dataclass
-class _Model:
-    config: object
-    weights: dict
-    trained: bool = False
-    calls: list = field(default_factory=list)
-
-
-class NumpyBackend(Backend):
-    """Implements ``ptychopinn.core.Backend`` with NumPy and ptychopinn.data.bundle."""
-
-    name = "numpy-test"
-
-    def __init__(self):
-        self.trained_weights = None
-
-    def _fresh(self, config):
-        shapes = ptychopinn.config.layer_plan(config.model).parameter_shapes()
-        rng = np.random.default_rng(0)
-        return {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
-
-    def train(self, train, test, config, execution=None):
-        assert train.X.ndim == 4 and train.X.shape[-1] == config.model.gridsize**2
-        weights = self._fresh(config)
-        self.trained_weights = weights
-        losses = list(np.linspace(2.0, 1.0, config.nepochs))
-        history = {"train_loss": losses, "val_loss": [v + 0.1 for v in losses]}
-        if test is not None:
-            history["test_loss"] = [1.05]
-        return TrainResult(_Model(config, weights, trained=True), history, config.output_dir)
-
-    def predict(self, model, data, batch_size=None):
-        model.calls.append(batch_size)
-        if model.trained:
-            # The truth at each group's centre, where the application stitches it.
-            from ptychopinn.data.physics import extract
-
-            return extract(data.object, data.coords_offsets[:, 0, :, 0], data.N)[..., None]
-        # Untrained: a noisy flat object (an exactly constant one trips ptycho-stitch's FRC).
-        rng = np.random.default_rng(len(data))
-        noise = rng.normal(scale=0.05, size=(len(data), data.N, data.N, 1))
-        return ((0.5 + noise) * np.exp(1j * noise)).astype(np.complex64)
-
-    def save_bundle(self, model, path):
-        from ptychopinn.data import save_portable, write_bundle
-
-        manifest = {"backend": self.name, "config": model.config.to_dict(), "N": 64}
-        return write_bundle(path, manifest, {"portable.npz": save_portable(model.weights)})
-
-    def load_bundle(self, path):
-        from ptychopinn.config import TrainingConfig, from_dict
-        from ptychopinn.data import load_portable, read_bundle
-
-        bundle = read_bundle(path)
-        config = from_dict(TrainingConfig, bundle.manifest["config"])
-        return _Model(config, load_portable(bundle.members["portable.npz"]), trained=True)
-
-    def export_weights(self, model):
-        return dict(model.weights)
-
-    def import_weights(self, model, weights):
-        assert set(weights) == set(model.weights)
-        model.weights = dict(weights)
-        model.trained = all(np.array_equal(weights[k], self.trained_weights[k]) for k in weights)
-
-
-@pytest.fixture
-def numpy_backend(monkeypatch):
-    backend = NumpyBackend()
-    real = ptychopinn.core.get_backend
-
-    def get_backend(name):
-        return backend if name in ("tensorflow", "pytorch", backend.name) else real(name)
-
-    monkeypatch.setattr(ptychopinn.core, "get_backend", get_backend)
-    return backend
 
 
 def test_train_then_infer_places_patches_on_the_truth(tmp_path, tiny_data, numpy_backend):

@@ -195,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p_train)
     _add_backend_arg(p_train, None)
     p_train.add_argument("-o", "--output-dir", type=Path)
+    p_train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a previous run in the output folder (by default a folder holding a "
+        "bundle, history or checkpoints is refused; one in use by a running training "
+        "always is)",
+    )
     p_train.add_argument("--nepochs", "--epochs", dest="nepochs", type=_positive_int)
     p_train.add_argument("--batch-size", type=_positive_int)
     p_train.add_argument("--learning-rate", type=_positive_float)
@@ -218,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_infer.add_argument("--batch-size", type=_positive_int, help="inference batch size")
     p_infer.add_argument(
         "--pixel-size-m", type=_positive_float, help="object pixel size, for positions in metres"
+    )
+    p_infer.add_argument(
+        "--allow-large-canvas",
+        action="store_true",
+        help="stitch even when the positions need a canvas above 8192 px per side "
+        "(refused by default: such positions are usually in the wrong units)",
     )
     p_infer.add_argument("-q", "--quiet", action="store_true")
 
@@ -267,8 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_conv.add_argument(
         "--measurement",
         choices=("amplitude", "intensity"),
-        default="amplitude",
-        help="what a legacy input's diffraction holds",
+        default=None,
+        help="what the input's diffraction holds, for files without a 'measurement' key "
+        "(default: the file's key, else amplitude; contradicting the file's key is an error)",
     )
     p_conv.add_argument("--pixel-size-m", type=_positive_float, help="object pixel size")
     return parser
@@ -399,6 +413,7 @@ def _train(args: argparse.Namespace) -> int:
         train_path=args.train_data,
         test_path=args.test_data,
         log=_logger(args),
+        overwrite=args.overwrite,
     )
     print(f"bundle: {result.bundle_path}")
     print(f"report: {result.report_path}")
@@ -420,6 +435,7 @@ def _infer(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         pixel_size_m=args.pixel_size_m,
         log=_logger(args),
+        allow_large_canvas=args.allow_large_canvas,
     )
     print(f"reconstruction: {result.recon_path}")
     print(f"product: {result.product_path}")

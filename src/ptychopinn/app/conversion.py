@@ -37,22 +37,27 @@ def convert(
     source: Path,
     target: Path,
     to: str | None = None,
-    measurement: str = "amplitude",
+    measurement: str | None = None,
     pixel_size_m: float | None = None,
 ) -> Path:
     """Convert `source` to `target`; the format is `to`, else guessed from the target suffix.
 
-    NPZ inputs may use the legacy layouts (``diff3d``, (H, W, M), intensity with
-    ``measurement='intensity'``); they are written canonically. Products keep their
-    reconstruction when converted to another product container.
+    NPZ inputs may use the legacy layouts (``diff3d``, (H, W, M), intensity); they are
+    written canonically. What the diffraction holds is the file's own ``measurement``
+    key (as ``train`` reads it), else 'amplitude'; ``measurement`` is for files that do
+    not say, and contradicting the file's key is an error, never a silent relabel.
+    Products keep their reconstruction when converted to another product container.
     """
-    from ptychopinn.data import load, load_product, save_npz, save_product
+    from ptychopinn.data import (
+        check_input_file,
+        declared_measurement,
+        load,
+        load_product,
+        save_npz,
+        save_product,
+    )
 
-    source, target = Path(source), Path(target)
-    if not source.exists():
-        raise FileNotFoundError(2, "No such file", str(source))
-    if source.is_dir():
-        raise IsADirectoryError(21, "Is a directory, expected a file", str(source))
+    source, target = check_input_file(source), Path(target)
     if to is None:
         to = "product" if target.suffix.lower() in _PRODUCT_SUFFIXES else "npz"
     if to not in FORMATS:
@@ -62,6 +67,17 @@ def convert(
     if source.resolve() == target.resolve():
         raise InputError(f"{target}: the output would overwrite the input")
     geometry = {} if pixel_size_m is None else {"object_pixel_width_m": float(pixel_size_m)}
+    if measurement is not None:
+        if detect_format(source) == "product":
+            raise InputError(
+                f"{source}: --measurement applies to NPZ scans; a product holds amplitudes"
+            )
+        declared = declared_measurement(source)
+        if declared is not None and declared != measurement:
+            raise InputError(
+                f"{source}, key 'measurement': expected {measurement!r} (--measurement), "
+                f"found {declared!r}; drop --measurement to use the file's own key, or fix the file"
+            )
     if to == "product" and detect_format(source) == "product":
         product = load_product(source)
         return save_product(product, target)

@@ -127,7 +127,7 @@ def run_demo(
     """Run the demo end to end and write data, model, pictures and report.md under `output_dir`."""
     from ptychopinn.config import layer_plan, load_config, save_config
     from ptychopinn.core import get_backend
-    from ptychopinn.data import save_npz, simulate
+    from ptychopinn.data import save_npz, simulate, write_text_atomic
 
     started = time.perf_counter()
     d = dict(DEMO_DEFAULTS)
@@ -172,7 +172,7 @@ def run_demo(
     bundle = model_dir / pipeline.BUNDLE_NAME
     chosen.save_bundle(model, bundle)
     save_config(configs, model_dir / "config.yaml")
-    (model_dir / "history.json").write_text(json.dumps(history, indent=2))
+    write_text_atomic(model_dir / "history.json", json.dumps(history, indent=2))
 
     log(f"[3/5] reconstructing the scanned object from its {len(test_data)} groups")
     crop = configs["inference"].stitch_crop
@@ -193,8 +193,8 @@ def run_demo(
     after = pipeline.evaluate_aligned(after_aligned)
     before = pipeline.evaluate_aligned(before_aligned)
     pipeline.save_reconstruction(output_dir / "recon.npz", trained)
-    (output_dir / "metrics.json").write_text(
-        json.dumps({"untrained": before, "trained": after}, indent=2)
+    write_text_atomic(
+        output_dir / "metrics.json", json.dumps({"untrained": before, "trained": after}, indent=2)
     )
 
     log("[5/5] drawing pictures")

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,13 +26,14 @@ from ptychopinn.core import BUNDLE_NAME, stitch_at_group_centres
 from ptychopinn.core.history import TRAIN_LOSS
 
 from . import reports
-from .errors import InputError
+from .errors import InputError, one_line
 
 __all__ = [
     "EvaluationResult",
     "InferenceResult",
     "TrainingRun",
     "align_to_truth",
+    "claim_output_dir",
     "evaluate_aligned",
     "evaluate_files",
     "evaluate_images",
@@ -41,7 +46,18 @@ __all__ = [
     "train",
 ]
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lock, the previous-run check stays
+    fcntl = None  # type: ignore[assignment]
+
 Log = Callable[[str], None]
+LOCK_NAME = ".ptychopinn.lock"
+RUN_MARKERS = (BUNDLE_NAME, "history.json", "config.yaml", "checkpoints", "metrics.csv")
+"""What a training run leaves in its output folder (either backend)."""
+MAX_CANVAS_SIDE_PX = 8192
+"""Positions that need a larger stitching canvas are implausible (wrong units?) unless
+``infer(..., allow_large_canvas=True)``: 8192² complex pixels are 0.5 GiB per image."""
 PRODUCT_SUFFIXES = (".h5", ".hdf5")
 
 
@@ -50,14 +66,11 @@ def _silent(_: str) -> None:
 
 
 def _require_file(path: Path | None, what: str) -> Path:
+    from ptychopinn.data import check_input_file
+
     if path is None:
         raise InputError(f"no {what} given")
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file", str(path))
-    if path.is_dir():
-        raise IsADirectoryError(21, "Is a directory, expected a file", str(path))
-    return path
+    return check_input_file(path)  # missing, a folder, a FIFO/device or unreadable: refused
 
 
 def read_scan(path: Path, measurement: str | None = None) -> Any:
@@ -227,15 +240,61 @@ class TrainingRun:
     configs: dict[str, Any] = field(repr=False, default_factory=dict)
 
 
+@contextmanager
+def claim_output_dir(output_dir: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Hold ``output_dir`` for one training run: refuse it while another run holds it,
+    and refuse a folder with a previous run unless ``overwrite``.
+
+    The claim is an exclusive ``flock`` on ``output_dir/.ptychopinn.lock`` (released by
+    the kernel when the process ends, kill -9 included, so a crashed run never leaves
+    the folder locked). A previous run is any of ``RUN_MARKERS``; with ``overwrite``
+    its stale ``checkpoints/`` are removed (a resume would pick up their ``last.ckpt``)
+    and its other files are replaced, each atomically, as the new run writes them.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = output_dir / LOCK_NAME
+    with open(lock_path, "a+", encoding="utf-8") as lock:
+        if fcntl is not None:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                holder = lock.read().strip() or "pid unknown"
+                raise InputError(
+                    f"{output_dir}: in use by another training run ({holder}, lock {lock_path}); "
+                    "wait for it to finish or choose another --output-dir"
+                ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}\n")
+        lock.flush()
+        previous = [m for m in RUN_MARKERS if (output_dir / m).exists()]
+        if previous and not overwrite:
+            raise InputError(
+                f"{output_dir}: holds a previous run ({', '.join(previous)}); pass --overwrite "
+                "to replace it, or choose another --output-dir"
+            )
+        if previous:
+            shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
+        yield output_dir
+
+
 def train(
     configs: dict[str, Any],
     train_path: Path | None = None,
     test_path: Path | None = None,
     log: Log = _silent,
+    overwrite: bool = False,
 ) -> TrainingRun:
-    """Train on an NPZ/product file with the configs of ``load_config``; write bundle and report."""
+    """Train on an NPZ/product file with the configs of ``load_config``; write bundle and report.
+
+    The output folder is claimed for the run (:func:`claim_output_dir`): a folder in
+    use by another run, or holding a previous run without ``overwrite``, is refused.
+    """
     from ptychopinn.config import save_config
     from ptychopinn.core import get_backend
+    from ptychopinn.data import write_text_atomic
 
     training = configs["training"]
     train_path = _require_file(
@@ -257,42 +316,42 @@ def train(
     if test_path is not None:
         test_data = group_for_model(test_scan, model_config, training, nphotons)
     output_dir = Path(training.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    log(
-        f"training on {len(train_data)} groups ({train_path}) with {training.backend}, "
-        f"{training.nepochs} epochs, N={model_config.N}, gridsize={model_config.gridsize}"
-    )
-    started = time.perf_counter()
-    result = backend.train(train_data, test_data, training, configs["execution"])
-    seconds = time.perf_counter() - started
-    model, history = result.model, result.history
-    bundle_path = output_dir / BUNDLE_NAME
-    backend.save_bundle(model, bundle_path)
-    save_config(configs, output_dir / "config.yaml")
-    (output_dir / "history.json").write_text(json.dumps(history, indent=2))
-    figures = {}
-    if history and any(history.values()):
-        figures["loss curves"] = reports.save_loss_figure(output_dir / "loss.png", history)
-    final = {k: v[-1] for k, v in history.items() if v}
-    report = reports.write_report(
-        output_dir / "report.md",
-        "ptychopinn training run",
-        summary={
-            "backend": training.backend,
-            "training data": str(train_path),
-            "groups": len(train_data),
-            "epochs run": max((len(v) for v in history.values()), default=0),
-            "seconds": round(seconds, 1),
-            "bundle": BUNDLE_NAME,
-        },
-        metrics={"final epoch": final} if final else None,
-        figures=figures,
-        config=_config_dicts(configs),
-    )
-    log(f"trained in {seconds:.1f} s; bundle {bundle_path}")
-    return TrainingRun(
-        output_dir, bundle_path, report, history, seconds, training.backend, model, configs
-    )
+    with claim_output_dir(output_dir, overwrite):
+        log(
+            f"training on {len(train_data)} groups ({train_path}) with {training.backend}, "
+            f"{training.nepochs} epochs, N={model_config.N}, gridsize={model_config.gridsize}"
+        )
+        started = time.perf_counter()
+        result = backend.train(train_data, test_data, training, configs["execution"])
+        seconds = time.perf_counter() - started
+        model, history = result.model, result.history
+        bundle_path = output_dir / BUNDLE_NAME
+        backend.save_bundle(model, bundle_path)
+        save_config(configs, output_dir / "config.yaml")
+        write_text_atomic(output_dir / "history.json", json.dumps(history, indent=2))
+        figures = {}
+        if history and any(history.values()):
+            figures["loss curves"] = reports.save_loss_figure(output_dir / "loss.png", history)
+        final = {k: v[-1] for k, v in history.items() if v}
+        report = reports.write_report(
+            output_dir / "report.md",
+            "ptychopinn training run",
+            summary={
+                "backend": training.backend,
+                "training data": str(train_path),
+                "groups": len(train_data),
+                "epochs run": max((len(v) for v in history.values()), default=0),
+                "seconds": round(seconds, 1),
+                "bundle": BUNDLE_NAME,
+            },
+            metrics={"final epoch": final} if final else None,
+            figures=figures,
+            config=_config_dicts(configs),
+        )
+        log(f"trained in {seconds:.1f} s; bundle {bundle_path}")
+        return TrainingRun(
+            output_dir, bundle_path, report, history, seconds, training.backend, model, configs
+        )
 
 
 def _config_dicts(configs: Mapping[str, Any]) -> dict[str, Any]:
@@ -342,8 +401,10 @@ def save_reconstruction(path: Path, stitched: Any, extra: Mapping[str, Any] | No
     }
     for key, value in (extra or {}).items():
         arrays[key] = np.asarray(value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
+    from ptychopinn.data import atomic_write
+
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     return path
 
 
@@ -357,6 +418,8 @@ class InferenceResult:
     report_path: Path
     metrics: dict[str, Any] | None
     seconds: float
+    truth_skipped: str | None = None
+    """Why the optional comparison with the data's truth was skipped (None: done or no truth)."""
 
 
 def _loss_history(bundle_path: Path, manifest: Mapping[str, Any]) -> list[float]:
@@ -386,8 +449,13 @@ def infer(
     batch_size: int | None = None,
     pixel_size_m: float | None = None,
     log: Log = _silent,
+    allow_large_canvas: bool = False,
 ) -> InferenceResult:
-    """Reconstruct `data_path` with a bundle; write recon.npz, PNGs, a ptychodus product, report."""
+    """Reconstruct `data_path` with a bundle; write recon.npz, PNGs, a ptychodus product, report.
+
+    Positions whose stitching canvas would exceed ``MAX_CANVAS_SIDE_PX`` per side are
+    refused before the model is loaded, unless ``allow_large_canvas``.
+    """
     from ptychopinn.config import load_config
     from ptychopinn.core import get_backend
     from ptychopinn.data import ScanData, save_product
@@ -411,6 +479,8 @@ def infer(
     configs = {"model": model_config, "inference": inference, "execution": configs["execution"]}
     scan = read_scan(data_path)
     data = group_for_model(scan, model_config, inference, _manifest_nphotons(manifest, scan))
+    if not allow_large_canvas:
+        _check_canvas(scan, data, inference.stitch_crop, data_path)
     batch = batch_size or configs["execution"].inference_batch_size
     log(f"loading {bundle_path} ({manifest.get('backend')}) with the {name} backend")
     model = chosen.load_bundle(bundle_path)
@@ -425,14 +495,10 @@ def infer(
     figures = {
         "reconstruction": reports.save_image_figure(out / "reconstruction.png", stitched.image)
     }
-    metrics = None
-    if scan.object is not None:
-        truth = align_to_truth(stitched, scan.object)
-        metrics = evaluate_aligned(truth)
-        figures["reconstruction vs truth"] = reports.save_reconstruction_figure(
-            out / "comparison.png", truth.recon, truth.truth
-        )
-        (out / "metrics.json").write_text(json.dumps(_plain(metrics), indent=2))
+    metrics, skipped = _compare_with_truth(stitched, scan.object, out, figures)
+    if skipped is not None:
+        log(f"warning: {data_path}: the comparison with the truth was skipped: {skipped}")
+        warnings.warn(f"{data_path}: comparison with the truth skipped: {skipped}", stacklevel=2)
     # The product: the stitched object, positions relative to its pixel (0, 0).
     x0, y0 = stitched.origin
     pixel = pixel_size_m or scan.metadata.get("object_pixel_width_m")
@@ -465,12 +531,57 @@ def infer(
             "patches": len(data),
             "seconds": round(seconds, 2),
             "product": product_path.name,
+            **({"truth comparison": f"skipped: {skipped}"} if skipped is not None else {}),
         },
         metrics={"reconstruction": metrics} if metrics else None,
         figures=figures,
         config=_config_dicts(configs),
     )
-    return InferenceResult(out, recon_path, product_path, report, metrics, seconds)
+    return InferenceResult(out, recon_path, product_path, report, metrics, seconds, skipped)
+
+
+def _compare_with_truth(
+    stitched: Any, truth: np.ndarray | None, out: Path, figures: dict[str, Path]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The optional comparison of ``infer``: (metrics, None), or (None, why it was skipped).
+
+    It never fails the job: a reconstruction whose scanned region cannot be evaluated
+    (too sparse a scan to hold a covered rectangle, hardly any overlap) is the same
+    outcome as ``ptychopinn.stitch.evaluate_if_possible``'s ``metrics_error``.
+    """
+    from ptychopinn.stitch import StitchError
+
+    if truth is None:
+        return None, None
+    try:
+        aligned = align_to_truth(stitched, truth)
+        metrics = evaluate_aligned(aligned)
+    except (StitchError, InputError) as exc:
+        return None, one_line(exc)
+    figures["reconstruction vs truth"] = reports.save_reconstruction_figure(
+        out / "comparison.png", aligned.recon, aligned.truth
+    )
+    from ptychopinn.data import write_text_atomic
+
+    write_text_atomic(out / "metrics.json", json.dumps(_plain(metrics), indent=2))
+    return metrics, None
+
+
+def _check_canvas(scan: Any, data: Any, crop: int, path: Path) -> None:
+    """Refuse positions whose stitching canvas would exceed ``MAX_CANVAS_SIDE_PX``."""
+    from ptychopinn.stitch import canvas_geometry
+
+    (side, _), _ = canvas_geometry(data.coords_offsets[:, 0, :, 0], crop)
+    if side <= MAX_CANVAS_SIDE_PX:
+        return
+    x, y = scan.xcoords, scan.ycoords
+    raise InputError(
+        f"{path}, keys 'xcoords'/'ycoords': expected positions in object pixels that fit a "
+        f"canvas of at most {MAX_CANVAS_SIDE_PX} x {MAX_CANVAS_SIDE_PX} px, found x "
+        f"{x.min():.6g}..{x.max():.6g}, y {y.min():.6g}..{y.max():.6g}, which need a "
+        f"{side} x {side} px canvas ({side * side * 8 / 2**30:.1f} GiB per complex image); "
+        "check the positions' units, or pass --allow-large-canvas"
+    )
 
 
 def _manifest_nphotons(manifest: Mapping[str, Any], scan: Any) -> float | None:
@@ -659,7 +770,9 @@ def evaluate_files(
     out = Path(output_dir) if output_dir is not None else Path(recon_path).parent
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.json"
-    metrics_path.write_text(json.dumps(metrics, indent=2))
+    from ptychopinn.data import write_text_atomic
+
+    write_text_atomic(metrics_path, json.dumps(metrics, indent=2))
     figures = {
         "reconstruction vs truth": reports.save_reconstruction_figure(
             out / "evaluation.png", aligned.recon, aligned.truth

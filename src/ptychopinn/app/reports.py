@@ -39,8 +39,10 @@ def _new_figure(width: float, height: float) -> Figure:
 
 def _save(fig: Figure, path: Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
+    from ptychopinn.data import atomic_write
+
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, format=path.suffix.lstrip(".") or "png")
     return path
 
 
@@ -319,5 +321,7 @@ def write_report(
         lines += ["## Configuration", "", "```json", json.dumps(config, indent=2, default=str)]
         lines += ["```", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    from ptychopinn.data import write_text_atomic
+
+    write_text_atomic(path, "\n".join(lines))
     return path

@@ -16,6 +16,12 @@ from ptychopinn.data.errors import (
     TrainingCollapsedError,
     TrainingStalledWarning,
 )
+from ptychopinn.data.files import (
+    atomic_write,
+    check_input_file,
+    remove_stale_temporaries,
+    write_text_atomic,
+)
 from ptychopinn.data.grouping import GroupedData, group, group_for_config, neighbour_groups
 from ptychopinn.data.health import (
     CollapseVerdict,
@@ -25,7 +31,9 @@ from ptychopinn.data.health import (
     check_stall,
 )
 from ptychopinn.data.io import (
+    LAYOUT_KEY,
     Product,
+    declared_measurement,
     load,
     load_npz,
     load_product,
@@ -40,6 +48,7 @@ from ptychopinn.data.simulation import OBJECT_KINDS, make_object, simulate
 __version__ = _version("ptycho-data")
 
 __all__ = [
+    "LAYOUT_KEY",
     "OBJECT_KINDS",
     "Bundle",
     "BundleError",
@@ -52,9 +61,12 @@ __all__ = [
     "TrainingCollapsedError",
     "TrainingStalledWarning",
     "__version__",
+    "atomic_write",
     "check_collapse",
+    "check_input_file",
     "check_object_collapse",
     "check_stall",
+    "declared_measurement",
     "default_probe",
     "group",
     "group_for_config",
@@ -70,9 +82,11 @@ __all__ = [
     "physics",
     "product_from_scan",
     "read_bundle",
+    "remove_stale_temporaries",
     "save_npz",
     "save_portable",
     "save_product",
     "simulate",
     "write_bundle",
+    "write_text_atomic",
 ]

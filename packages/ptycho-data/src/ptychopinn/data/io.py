@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -19,10 +16,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ptychopinn.data.errors import DataContractError
+from ptychopinn.data.files import atomic_write, check_input_file
 from ptychopinn.data.scan import ScanData, describe
 
 __all__ = [
+    "LAYOUT_KEY",
     "Product",
+    "declared_measurement",
     "load",
     "load_npz",
     "load_product",
@@ -80,21 +80,6 @@ def _guard(path: Path, what: str, fn: Callable[[], _T]) -> _T:
         raise DataContractError(path, None, what, f"{type(exc).__name__}: {exc}") from None
 
 
-def _atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path`` and rename it onto ``path`` on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-_atomic = contextmanager(_atomic_target)
-
-
 # --------------------------------------------------------------------------- NPZ (DATA-001)
 
 
@@ -108,18 +93,47 @@ def _npz_get(npz: Any, path: Path, key: str) -> np.ndarray:
         ) from None
 
 
-def _canonical_diffraction(raw: np.ndarray, m: int, path: Path, key: str) -> np.ndarray:
-    """Bring a diffraction stack to (M, N, N): squeeze (M, N, N, 1), transpose legacy (H, W, M)."""
+_LAYOUTS = {"MNN": "(M, N, N)", "HWM": "legacy (H, W, M)"}
+LAYOUT_KEY = "diffraction_layout"
+"""NPZ key (top level or in the ``metadata`` JSON) that declares a diffraction stack's
+axis order, ``'MNN'`` or ``'HWM'``: needed only when M == N makes the shape ambiguous."""
+
+
+def _canonical_diffraction(
+    raw: np.ndarray, m: int, path: Path, key: str, layout: str | None = None
+) -> np.ndarray:
+    """Bring a diffraction stack to (M, N, N): squeeze (M, N, N, 1), transpose legacy (H, W, M).
+
+    ``layout`` ('MNN' or 'HWM') is the file's declared axis order; without it an
+    (M, M, M) stack (M == N positions) is ambiguous and refused, never guessed.
+    """
+    if layout is not None and layout not in _LAYOUTS:
+        raise DataContractError(path, LAYOUT_KEY, "'MNN' or 'HWM'", repr(layout))
     if raw.ndim == 4 and raw.shape[-1] == 1:
         logger.info(
             "%s: %r has shape %s; squeezing the trailing axis to (M, N, N)", path, key, raw.shape
         )
         raw = raw[..., 0]
-    if raw.ndim == 3 and raw.shape[-1] == m and raw.shape[0] != m:
+    if layout is None and raw.ndim == 3 and raw.shape == (m, m, m):
+        raise DataContractError(
+            path,
+            key,
+            f"a stack whose axis order can be told apart: (M, N, N), or legacy (H, W, M) "
+            f"with M != N (M={m} = len(xcoords))",
+            f"shape {raw.shape}, which is both (M, N, N) and (H, W, M) with M = N = {m}; "
+            f"declare the order with key {LAYOUT_KEY!r} = 'MNN' or 'HWM' "
+            "(top level or in the 'metadata' JSON)",
+        )
+    legacy = layout == "HWM" or (layout is None and raw.ndim == 3 and raw.shape[0] != m)
+    if legacy and raw.ndim == 3 and raw.shape[-1] == m:
         logger.info(
             "%s: %r has legacy (H, W, M) layout %s; transposing to (M, H, W)", path, key, raw.shape
         )
         raw = np.transpose(raw, (2, 0, 1))
+    elif layout == "HWM":
+        raise DataContractError(
+            path, key, f"legacy (H, W, M) with M={m} (declared {LAYOUT_KEY}='HWM')", describe(raw)
+        )
     if raw.ndim != 3 or raw.shape[0] != m:
         raise DataContractError(path, key, f"(M, N, N) with M={m} (len(xcoords))", describe(raw))
     return np.ascontiguousarray(raw)
@@ -157,8 +171,57 @@ def _to_amplitude(raw: np.ndarray, measurement: str, path: Path, key: str) -> np
     return raw
 
 
+def _npz_metadata(npz: Any, files: set[str], path: Path) -> dict[str, Any]:
+    """The ``metadata`` JSON object of an open NPZ ({} without one)."""
+    if "metadata" not in files:
+        return {}
+    text = _npz_get(npz, path, "metadata")
+    try:
+        loaded = json.loads(str(text.item()) if text.size == 1 else "")
+    except json.JSONDecodeError as exc:
+        raise DataContractError(path, "metadata", "a JSON object string", str(exc)) from None
+    if not isinstance(loaded, dict):
+        raise DataContractError(path, "metadata", "a JSON object", type(loaded).__name__)
+    return loaded
+
+
+def _declared(
+    npz: Any, files: set[str], metadata: dict[str, Any], path: Path, key: str
+) -> str | None:
+    """What the file declares under ``key``: the top-level NPZ key, else the metadata field."""
+    if key in files:
+        value = _npz_get(npz, path, key)
+        if value.size != 1 or value.dtype.kind not in "SU":
+            raise DataContractError(path, key, "a string", describe(value))
+        return _as_str(value)
+    found = metadata.get(key)
+    return None if found is None else str(found)
+
+
+def declared_measurement(path: str | PathLike[str]) -> str | None:
+    """What an upstream NPZ says its diffraction holds ('amplitude' or 'intensity'), or None.
+
+    Read from the top-level ``measurement`` key, else the ``metadata`` JSON; products
+    (which always hold amplitudes) and files that say nothing give None.
+    """
+    p = Path(path)
+
+    def read() -> str | None:
+        check_input_file(p)
+        if "probe_position_x_m" in _npz_keys(p):
+            return None
+        with np.load(p, allow_pickle=False) as npz:
+            files = set(npz.files)
+            return _declared(npz, files, _npz_metadata(npz, files, p), p, "measurement")
+
+    if p.suffix.lower() in (".h5", ".hdf5"):
+        return None
+    return _guard(p, "a readable NPZ archive", read)
+
+
 def _read_npz(path: Path, measurement: str | None) -> ScanData:
     """Parse an upstream NPZ into ScanData (see :func:`load_npz`)."""
+    check_input_file(path)
     if not zipfile.is_zipfile(path):
         raise DataContractError(
             path, None, "an NPZ (zip) archive", "a file that is not a zip archive"
@@ -180,28 +243,17 @@ def _read_npz(path: Path, measurement: str | None) -> ScanData:
         if x.ndim != 1 or x.size == 0:
             raise DataContractError(path, "xcoords", "a non-empty (M,) array", describe(x))
         m = int(x.shape[0])
-        metadata: dict[str, Any] = {}
-        if "metadata" in files:
-            text = _npz_get(npz, path, "metadata")
-            try:
-                loaded = json.loads(str(text.item()) if text.size == 1 else "")
-            except json.JSONDecodeError as exc:
-                raise DataContractError(
-                    path, "metadata", "a JSON object string", str(exc)
-                ) from None
-            if not isinstance(loaded, dict):
-                raise DataContractError(path, "metadata", "a JSON object", type(loaded).__name__)
-            metadata.update(loaded)
+        metadata = _npz_metadata(npz, files, path)
         if measurement is None:
-            measurement = (
-                str(_npz_get(npz, path, "measurement").item()) if "measurement" in files else None
-            )
-            measurement = measurement or str(metadata.get("measurement", "amplitude"))
-        raw = _canonical_diffraction(_npz_get(npz, path, key), m, path, key)
+            measurement = _declared(npz, files, metadata, path, "measurement") or "amplitude"
+        layout = _declared(npz, files, metadata, path, LAYOUT_KEY)
+        metadata.pop(LAYOUT_KEY, None)
+        raw = _canonical_diffraction(_npz_get(npz, path, key), m, path, key, layout)
         diffraction = _to_amplitude(raw, measurement, path, key)
-        for scalar in ("nphotons",):
-            if scalar in files:
-                metadata[scalar] = float(_npz_get(npz, path, scalar))
+        if "nphotons" in metadata:
+            metadata["nphotons"] = _photon_count(metadata["nphotons"], path, "metadata.nphotons")
+        if "nphotons" in files:
+            metadata["nphotons"] = _photon_count(_npz_get(npz, path, "nphotons"), path, "nphotons")
         y_true = _npz_get(npz, path, "Y") if "Y" in files else None
         if y_true is not None and y_true.ndim == 4 and y_true.shape[-1] == 1:
             y_true = y_true[..., 0]
@@ -212,7 +264,7 @@ def _read_npz(path: Path, measurement: str | None) -> ScanData:
             for k in ("objectGuess", "scan_index", "xcoords_start", "ycoords_start")
             if k in files
         }
-        return ScanData(
+        scan = ScanData(
             xcoords=x,
             ycoords=_npz_get(npz, path, "ycoords"),
             diffraction=diffraction,
@@ -224,6 +276,34 @@ def _read_npz(path: Path, measurement: str | None) -> ScanData:
             metadata=metadata,
             Y=y_true,
         )
+        return _with_signal(scan, path, key, "probeGuess")
+
+
+def _photon_count(value: Any, path: Path, key: str) -> float:
+    """A file's photon count: one finite number > 0 (it sets the intensity scale)."""
+    arr = np.asarray(value)
+    if arr.size != 1 or arr.dtype.kind not in "biuf":
+        raise DataContractError(path, key, "one photon count (a number > 0)", describe(arr))
+    count = float(arr.reshape(()))
+    if not (math.isfinite(count) and count > 0):
+        raise DataContractError(path, key, "a finite photon count > 0", repr(count))
+    return count
+
+
+def _with_signal(scan: ScanData, path: Path, diffraction_key: str, probe_key: str) -> ScanData:
+    """Refuse a scan whose probe or diffraction is all zeros (nothing to reconstruct from)."""
+    if not np.any(scan.probe):
+        raise DataContractError(
+            path, probe_key, "a probe with non-zero values", f"all zeros, {describe(scan.probe)}"
+        )
+    if not np.any(scan.diffraction):
+        raise DataContractError(
+            path,
+            diffraction_key,
+            "diffraction with some signal (max > 0)",
+            f"all zeros, {describe(scan.diffraction)}",
+        )
+    return scan
 
 
 def load_npz(path: str | PathLike[str], measurement: str | None = None) -> ScanData:
@@ -277,11 +357,13 @@ def save_npz(
         arrays["objectGuess"] = scan.object
     if scan.Y is not None:
         arrays["Y"] = scan.Y
+    if scan.n_positions == scan.N:  # (M, M, M) would read as ambiguous: say which it is
+        arrays[LAYOUT_KEY] = np.asarray("MNN")
     meta = {k: v for k, v in scan.metadata.items() if k != "source"}
     if "nphotons" in meta:
         arrays["nphotons"] = np.asarray(float(meta["nphotons"]))
     arrays["metadata"] = np.asarray(json.dumps(meta, default=_json_default, sort_keys=True))
-    with _atomic(p) as tmp, open(tmp, "wb") as fh:
+    with atomic_write(p) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
     return p
 
@@ -395,6 +477,7 @@ def _read_h5_product(path: Path) -> Product:
     """Parse a ptychodus HDF5 product (specs/data_contracts.md)."""
     import h5py
 
+    check_input_file(path)
     with h5py.File(path, "r") as f:
         meta: dict[str, Any] = {}
         for key in _ROOT_REQUIRED:
@@ -471,11 +554,14 @@ def _read_raw_group(group: Any, prod: Product, path: Path) -> ScanData:
             )
         metadata.update(loaded)
     x = np.asarray(group["xcoords"][()])
+    dataset = group["diffraction"]
+    axes = _as_str(dataset.attrs["axis_canonical"]) if "axis_canonical" in dataset.attrs else None
     raw = _canonical_diffraction(
-        np.asarray(group["diffraction"][()]),
+        np.asarray(dataset[()]),
         int(x.shape[0]) if x.ndim == 1 else -1,
         path,
         "raw_data/diffraction",
+        "MNN" if axes == "NHW" else None,
     )
     probe = (
         np.asarray(group["probeGuess"][()])
@@ -488,7 +574,11 @@ def _read_raw_group(group: Any, prod: Product, path: Path) -> ScanData:
         else prod.object.reshape(-1, *prod.object.shape[-2:])[0]
     )
     metadata["source"] = str(path)
-    return ScanData(
+    if "nphotons" in metadata:
+        metadata["nphotons"] = _photon_count(
+            metadata["nphotons"], path, "raw_data/_metadata.nphotons"
+        )
+    scan = ScanData(
         xcoords=x,
         ycoords=np.asarray(group["ycoords"][()]),
         diffraction=_to_amplitude(raw, "amplitude", path, "raw_data/diffraction"),
@@ -497,10 +587,13 @@ def _read_raw_group(group: Any, prod: Product, path: Path) -> ScanData:
         scan_index=np.asarray(group["scan_index"][()]) if "scan_index" in group else None,
         metadata=metadata,
     )
+    probe_key = "raw_data/probeGuess" if "probeGuess" in group else "probe"
+    return _with_signal(scan, path, "raw_data/diffraction", probe_key)
 
 
 def _read_npz_product(path: Path) -> Product:
     """Parse a ptychodus NPZ product (flat keys, pixel sizes as scalars)."""
+    check_input_file(path)
     if not zipfile.is_zipfile(path):
         raise DataContractError(
             path, None, "an NPZ (zip) archive", "a file that is not a zip archive"
@@ -718,7 +811,7 @@ def save_product(
     """
     p = Path(path)
     prod = product if isinstance(product, Product) else product_from_scan(product, **metadata)
-    with _atomic(p) as tmp:
+    with atomic_write(p) as tmp:
         if p.suffix.lower() == ".npz":
             with open(tmp, "wb") as fh:
                 _write_npz_product(prod, fh)
@@ -746,6 +839,7 @@ def load(path: str | PathLike[str], measurement: str | None = None) -> ScanData:
 
 def _npz_keys(path: Path) -> set[str]:
     """List the member names of an NPZ without reading any array."""
+    check_input_file(path)
     if not zipfile.is_zipfile(path):
         raise DataContractError(
             path, None, "an NPZ (zip) archive", "a file that is not a zip archive"

@@ -303,6 +303,29 @@ def _manifest_float(manifest: dict[str, Any], key: str, path: Path) -> float:
     return value
 
 
+def _check_native(
+    net: PtychoPINN, state: dict[str, torch.Tensor], portable: bytes | None, path: Path
+) -> None:
+    """Refuse non-finite native weights, and native weights that disagree with
+    ``portable.npz`` (one bundle must give one model on either backend), as TF does."""
+    for name, value in state.items():
+        if (value.is_floating_point() or value.is_complex()) and not bool(
+            torch.isfinite(value).all()
+        ):
+            raise BundleError(
+                f"{path}: member {NATIVE_MEMBER!r}, tensor {name!r}: expected finite weights, "
+                f"found NaN or inf in shape {tuple(value.shape)}"
+            )
+    if portable is None:
+        return
+    native = export_weights(net)
+    for name, value in load_portable(portable).items():
+        if name not in native or not np.array_equal(native[name], value):
+            raise BundleError(
+                f"{path}: members {NATIVE_MEMBER!r} and {PORTABLE_MEMBER!r} disagree on {name!r}"
+            )
+
+
 def load_bundle(
     path: str | Path, *, expect_N: int | None = None, expect_gridsize: int | None = None
 ) -> PtychoPINN:
@@ -358,6 +381,7 @@ def load_bundle(
             raise ModelMismatchError(
                 f"{path}: member {NATIVE_MEMBER!r} does not fit: {exc}"
             ) from None
+        _check_native(net, state, bundle.members.get(PORTABLE_MEMBER), path)
     elif PORTABLE_MEMBER in bundle.members:
         import_weights(net, load_portable(bundle.members[PORTABLE_MEMBER]))
     else:
