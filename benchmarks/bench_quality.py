@@ -1,7 +1,10 @@
 """Reconstruction-quality benchmark: train on two objects, score unseen objects (JSON on stdout).
 
-Fixed, seeded datasets (all N=64, 1e9 photons, the default probe; `--defocus D` curves its
-wavefront):
+Fixed, seeded datasets (all N=64, 1e9 photons). The probe is the built-in disk with a
+curved wavefront, ``default_probe(N, defocus=4)``: a structured probe, as beamline probes
+are (upstream's grid-lines recipe uses a measured one). ``--defocus 0`` gives the flat
+disk, whose real, centrosymmetric field leaves every pattern's conjugate-twin ambiguity
+open (docs/METHOD.md §4): measured in ``benchmarks/results/quality/README.md``.
 
 - ``grid-lines``: upstream's grid-lines recipe scaled to N=64 -- ``lines`` objects *with
   phase* (so phase metrics mean something), a regular grid at step 4 px (offset 4),
@@ -49,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "quality"
 N = 64
 NPHOTONS = 1e9
+DEFOCUS = 4.0  # the structured probe (module docstring)
 
 DATASETS: dict[str, dict[str, Any]] = {
     "grid-lines": {"object": "lines", "scan": "grid", "step": 4.0, "n_images": 1089,
@@ -93,7 +97,7 @@ def _log(msg: str) -> None:
 
 
 # ------------------------------------------------------------------ worker side
-def _scan(dataset: str, object_seed: int, defocus: float = 0.0) -> Any:
+def _scan(dataset: str, object_seed: int, defocus: float = DEFOCUS) -> Any:
     from ptychopinn.data import simulate
     from ptychopinn.data.probe import default_probe
 
@@ -126,10 +130,12 @@ def _concat(groups: list[Any]) -> Any:
     return GroupedData(**values)
 
 
-def _score(backend: Any, model: Any, scan: Any, data: Any) -> tuple[dict[str, Any], Any]:
+def _score(
+    backend: Any, model: Any, scan: Any, data: Any, crop: int = 20
+) -> tuple[dict[str, Any], Any]:
     from ptychopinn.app import pipeline
 
-    stitched = pipeline.stitch_patches(backend.predict(model, data), data, 20)
+    stitched = pipeline.stitch_patches(backend.predict(model, data), data, crop)
     aligned = pipeline.align_to_truth(stitched, scan.object)
     return pipeline.evaluate_aligned(aligned), aligned
 
@@ -184,7 +190,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         stop = args.minutes > 0 and seconds >= 60.0 * args.minutes
         if stop or seconds - clock["last"] >= args.curve_every:
             entered = time.perf_counter()
-            metrics, _ = _score(backend, model, test_scans[0], test_data[0])
+            metrics, _ = _score(backend, model, test_scans[0], test_data[0], args.crop)
             clock["last"] = seconds
             point = {"epoch": epoch + 1, "train_s": round(seconds, 1), **_summary(metrics)}
             curve.append(point)
@@ -206,9 +212,13 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         ("unseen_1", test_scans[1], test_data[1]),
         ("train_0", train_scans[0], train_eval),
     ):
-        metrics, aligned = _score(backend, model, scan, data)
+        metrics, aligned = _score(backend, model, scan, data, args.crop)
         scores[name] = _summary(metrics)
         pictures[name] = aligned
+    crop_sweep = {
+        str(c): _summary(_score(backend, model, test_scans[0], test_data[0], c)[0])
+        for c in args.crop_sweep
+    }
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{args.dataset}-{args.backend}-s{args.seed}"
@@ -242,6 +252,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         else str(figure),
         "recipe": recipe,
         "probe_defocus": args.defocus,
+        "stitch_crop": args.crop,
+        "crop_sweep_unseen_0": crop_sweep,
     }
 
 
@@ -261,6 +273,7 @@ def _run_worker(args: argparse.Namespace, dataset: str, backend: str, seed: int,
         "--minutes", str(args.minutes), "--epochs", str(args.epochs),
         "--curve-every", str(args.curve_every), "--out", str(out), "--workdir", str(workdir),
         "--overrides", args.overrides or "{}", "--defocus", str(args.defocus),
+        "--crop", str(args.crop), "--crop-sweep", *map(str, args.crop_sweep),
     ] + (["--side-by-side"] if args.side_by_side else [])  # fmt: skip
     _log(f"run {dataset} / {backend} / seed {seed}")
     env = dict(os.environ)
@@ -335,8 +348,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--side-by-side", action="store_true",
                    help="the fixed upstream-comparison recipe for --epochs (default 40)")  # fmt: skip
     p.add_argument("--overrides", default="", help="JSON load_config overrides (ablations)")
-    p.add_argument("--defocus", type=float, default=0.0,
-                   help="probe wavefront curvature (default_probe's defocus; 0: the real disk)")  # fmt: skip
+    p.add_argument("--defocus", type=float, default=None,
+                   help=f"probe wavefront curvature (default_probe's defocus; default {DEFOCUS:g}, "
+                        "0 with --side-by-side, whose upstream numbers used the flat disk)")  # fmt: skip
+    p.add_argument(
+        "--crop", type=int, default=20, help="stitch: the central crop x crop px of each patch"
+    )
+    p.add_argument("--crop-sweep", nargs="*", type=int, default=[],
+                   help="also score the first unseen object at these crops")  # fmt: skip
     p.add_argument("--tag", default="", help="results sub-folder (default: a time stamp)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--dataset", help=argparse.SUPPRESS)
@@ -345,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.defocus is None:
+        args.defocus = 0.0 if args.side_by_side else DEFOCUS
     if args.worker:
         print(json.dumps(worker(args)))
         return 0

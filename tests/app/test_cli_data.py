@@ -192,3 +192,27 @@ def test_bad_paths_in_a_real_process(cli, tmp_path):
     ]
     for args, expected in cases:
         assert expected in _one_error_line(cli(*args)), args
+
+
+def test_simulate_probe_defocus_curves_the_built_in_probe(cli, tmp_path):
+    from ptychopinn.data import default_probe, load
+
+    result = cli(
+        "simulate", "-o", "d", "--scan", "grid", "--n-images", "16", "--probe-defocus", "4"
+    )
+    assert result.returncode == 0, result.stderr
+    probe = load(tmp_path / "d" / "data.npz").probe
+    np.testing.assert_allclose(probe, default_probe(64, 4.0), atol=1e-6)
+    assert np.ptp(np.angle(probe[np.abs(probe) > 0.5])) > 1.0  # a curved, not flat, wavefront
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--probe-defocus", "nan"], "must be finite"),
+        (["--probe-defocus", "x"], "not a number"),
+    ],
+)
+def test_simulate_bad_probe_defocus(inproc, args, expected):
+    result = inproc("simulate", "-o", "x", "--n-images", "8", *args)
+    assert result.returncode == 2 and expected in result.stderr, result.stderr

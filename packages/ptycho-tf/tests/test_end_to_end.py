@@ -1,11 +1,12 @@
 """End to end: simulate 'lines' → train → save → load in a fresh process → infer → stitch → evaluate.
 
-The physics-informed (unsupervised) model is trained on a recipe that learns within a
-CPU test budget -- the `ptychopinn demo` recipe: a 17x17 grid scan (step 8 px) of an
-amplitude-only `lines` object, gridsize 2 (four overlapping patterns per group),
-probe_big off, n_filters_scale 1, lr 3e-3, 30 epochs (~80 s on 2 cores) -- and then
-reconstructs the scan it was trained on, as at a beamline. At gridsize 1 (single-pattern
-phase retrieval) or in a dozen epochs nothing beats an untrained network on SSIM.
+The physics-informed (unsupervised) model is trained on the `ptychopinn demo` recipe
+for fewer epochs: a 33x33 grid scan (step 4 px) of an amplitude-only `lines` object under
+the structured (defocus-4) probe, gridsize 1, probe_big off, n_filters_scale 1, the
+diffraction-amplitude MAE objective, lr 1e-3, 8 epochs (about the group-steps of the
+earlier gridsize-2 test) -- and then reconstructs the scan it was trained on, as at a
+beamline. With the flat-disk probe the same run stays a blur (the conjugate-twin
+ambiguity, docs/METHOD.md section 4).
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import textwrap
 import numpy as np
 
 from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
-from ptychopinn.data import group_for_config, save_npz, simulate
+from ptychopinn.data import default_probe, group_for_config, save_npz, simulate
 from ptychopinn.tf.model import build_model
 from ptychopinn.tf.training import train
 from ptychopinn.tf.workflow import save_bundle
 
-# Measured with this recipe (seed 0): untrained 0.23, trained 0.33 (TF 2.20, 2 cores).
-MARGIN = 0.03
+# Measured with this recipe (seed 0): see the CHANGELOG; the margin is the issue's 0.2.
+MARGIN = 0.2
 
 _INFER = textwrap.dedent(
     """
@@ -36,8 +37,8 @@ _INFER = textwrap.dedent(
     scan = load_npz(sys.argv[1])
     out = {}
     for name in sys.argv[2:]:
-        model = load_bundle(name, expect_N=64, expect_gridsize=2)
-        data = group(scan, gridsize=2, seed=0, nphotons=1e9)
+        model = load_bundle(name, expect_N=64, expect_gridsize=1)
+        data = group(scan, gridsize=1, seed=0, nphotons=1e9)
         patches = predict(model, data, batch_size=32)
         stitched = reassemble(patches[..., 0], data.coords_offsets[:, 0, :, 0], crop=20)
         metrics = evaluate(stitched, scan.object)
@@ -48,13 +49,15 @@ _INFER = textwrap.dedent(
 
 
 def test_pinn_beats_untrained_after_a_fresh_process_load(tmp_path):
-    scan = simulate("lines", n_images=289, N=64, nphotons=1e9, seed=0, scan="grid", step=8.0,
-                    phase=False)  # fmt: skip
+    scan = simulate("lines", n_images=1089, N=64, nphotons=1e9, seed=0, scan="grid", step=4.0,
+                    phase=False, probe=default_probe(64, 4.0))  # fmt: skip
     cfg = TrainingConfig(
-        model=ModelConfig(N=64, gridsize=2, n_filters_scale=1, probe_big=False),
-        nepochs=30,
+        model=ModelConfig(N=64, gridsize=1, n_filters_scale=1, probe_big=False),
+        nepochs=8,
         batch_size=16,
-        learning_rate=3e-3,
+        learning_rate=1e-3,
+        nll_weight=0.0,
+        mae_weight=1.0,
         validation_fraction=0.0,
         nphotons=1e9,
         output_dir=tmp_path / "run",

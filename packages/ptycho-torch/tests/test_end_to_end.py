@@ -1,11 +1,8 @@
 """simulate `lines` -> train -> save bundle -> load in a fresh process -> infer -> stitch -> evaluate.
 
-The physics-informed (unsupervised) model is trained on a recipe that learns within a
-CPU test budget -- the `ptychopinn demo` recipe: a 17x17 grid scan (step 8 px) of an
-amplitude-only `lines` object, gridsize 2 (four overlapping patterns per group),
-probe_big off, n_filters_scale 1, lr 3e-3, 30 epochs (~90 s on 2 cores) -- and then
-reconstructs the scan it was trained on, as at a beamline. At gridsize 1 (single-pattern
-phase retrieval) or in a dozen epochs nothing beats an untrained network on SSIM.
+Trained on the `ptychopinn demo` recipe for 8 epochs (structured defocus-4 probe,
+1089-pattern step-4 grid scan of an amplitude-only `lines` object, gridsize 1, amplitude
+MAE, lr 1e-3); the TensorFlow backend's end-to-end test runs the same recipe.
 """
 
 from __future__ import annotations
@@ -17,21 +14,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ptychopinn.data import group_for_config, save_npz, simulate
+from ptychopinn.data import default_probe, group_for_config, save_npz, simulate
 from ptychopinn.stitch import evaluate
 from ptychopinn.torch import PtychoPINN, predict, train
 from ptychopinn.torch.workflow import stitch
 
-# Measured with this recipe (seed 0): untrained 0.231, trained 0.284 (torch 2.15, 2 cores).
-MARGIN = 0.03
+# Measured with this recipe (seed 0): see the CHANGELOG; the margin is the issue's 0.2.
+MARGIN = 0.2
 
 
 def test_pinn_beats_untrained_after_a_fresh_process_load(tmp_path, make_config, make_execution):
-    scan = simulate("lines", n_images=289, N=64, nphotons=1e9, seed=0, scan="grid", step=8.0,
-                    phase=False)  # fmt: skip
-    config = make_config(tmp_path / "run", gridsize=2, probe_big=False, nepochs=30,
-                         batch_size=16, learning_rate=3e-3, validation_fraction=0.0,
-                         nphotons=1e9)  # fmt: skip
+    scan = simulate("lines", n_images=1089, N=64, nphotons=1e9, seed=0, scan="grid", step=4.0,
+                    phase=False, probe=default_probe(64, 4.0))  # fmt: skip
+    config = make_config(tmp_path / "run", gridsize=1, probe_big=False, nepochs=8,
+                         batch_size=16, learning_rate=1e-3, validation_fraction=0.0,
+                         nphotons=1e9, nll_weight=0.0, mae_weight=1.0)  # fmt: skip
     data = group_for_config(scan, config.model, config, nphotons=1e9)
     untrained = PtychoPINN(config.model, data.probe, data.intensity_scale, seed=config.seed)
     before = evaluate(stitch(predict(untrained, data), data), scan.object)["amplitude"]["ssim"]
@@ -42,7 +39,7 @@ def test_pinn_beats_untrained_after_a_fresh_process_load(tmp_path, make_config, 
     out = tmp_path / "metrics.json"
     script = Path(__file__).with_name("e2e_infer.py")
     proc = subprocess.run(
-        [sys.executable, str(script), str(result.bundle_path), str(scan_path), str(out), "2"],
+        [sys.executable, str(script), str(result.bundle_path), str(scan_path), str(out), "1"],
         capture_output=True,
         text=True,
         timeout=300,

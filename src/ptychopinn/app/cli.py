@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import traceback
@@ -40,6 +41,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} must be finite")
     return value
 
 
@@ -180,7 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_sim.add_argument("-N", "--N", dest="N", type=int, default=64, help="pattern size 64/128/256")
     p_sim.add_argument("--object-size", type=_positive_int, help="object side in pixels")
     p_sim.add_argument("--nphotons", type=_positive_float, default=1e9, help="mean counts/pattern")
-    p_sim.add_argument("--probe", type=Path, help="NPZ/NPY file with a probe (default: built in)")
+    p_sim_probe = p_sim.add_mutually_exclusive_group()
+    p_sim_probe.add_argument(
+        "--probe", type=Path, help="NPZ/NPY file with a probe (default: built in)"
+    )
+    p_sim_probe.add_argument(
+        "--probe-defocus",
+        type=_finite_float,
+        default=0.0,
+        help="curve the built-in probe's wavefront (pi*D rad at r=N/4; 0: flat disk, "
+        "which leaves the conjugate-twin ambiguity; 4 is a structured probe)",
+    )
     p_sim.add_argument("--scan", choices=("random", "grid"), default="random")
     p_sim.add_argument("--seed", type=int, default=0)
     p_sim.add_argument(
@@ -480,6 +501,7 @@ def _simulate(args: argparse.Namespace) -> int:
         object_size=args.object_size,
         nphotons=args.nphotons,
         probe_path=args.probe,
+        probe_defocus=args.probe_defocus,
         scan=args.scan,
         seed=args.seed,
         test_fraction=args.test_fraction,

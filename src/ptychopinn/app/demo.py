@@ -27,26 +27,30 @@ __all__ = [
     "run_demo",
 ]
 
-# Sized by measurement on a 2-core CPU (numbers in CHANGELOG.md). What makes a short run
-# learn: gridsize 2 on a dense grid scan (step N/8; each group's four patterns overlap, the
-# constraint gridsize 1 lacks, where single-pattern phase retrieval stalls); an
-# amplitude-only object (the upstream default for simulated 'lines'); learning rate 3e-3
-# (1e-3 learns the same picture ~3x slower, 1e-2 diverges to a flat image); merging only
-# the central N/2 windows (probe_big off). Within the demo's budget the network learns
-# the object's coarse structure; the 1-px lines need far longer training.
+# Sized by measurement on a 2-core CPU (numbers in CHANGELOG.md and
+# benchmarks/results/quality/README.md). What makes a short run learn: a structured probe
+# (the built-in disk with a curved wavefront, defocus 4) -- with the flat disk a pattern
+# cannot tell a patch from its inverted twin, and a real object on a grid scan stays
+# ambiguous even at gridsize 2 (square groups are point-symmetric); gridsize 1 on a
+# dense grid scan (step N/16, 33 x 33 patterns); the diffraction-amplitude MAE objective
+# (NLL weight 0), learning rate 1e-3; an amplitude-only object (the upstream default for
+# simulated 'lines'); probe_big off.
 DEMO_DEFAULTS: dict[str, Any] = {
-    "n_images": 289,  # a 17 x 17 grid
+    "n_images": 1089,  # a 33 x 33 grid
     "N": 64,
     "scan": "grid",
-    "step": 8.0,
+    "step": 4.0,
     "phase": False,
+    "probe_defocus": 4.0,
     "nphotons": 1e9,
-    "nepochs": 30,
+    "nepochs": 20,
     "batch_size": 16,
     "n_filters_scale": 1,
-    "gridsize": 2,
+    "gridsize": 1,
     "probe_big": False,
-    "learning_rate": 3e-3,
+    "learning_rate": 1e-3,
+    "nll_weight": 0.0,
+    "mae_weight": 1.0,
 }
 
 
@@ -102,6 +106,8 @@ def demo_overrides(backend: str, nepochs: int, seed: int, output_dir: Path) -> d
         "training.nepochs": nepochs,
         "training.batch_size": d["batch_size"],
         "training.learning_rate": d["learning_rate"],
+        "training.nll_weight": d["nll_weight"],
+        "training.mae_weight": d["mae_weight"],
         "training.nphotons": d["nphotons"],
         "training.seed": seed,
         "training.output_dir": str(output_dir),
@@ -127,7 +133,7 @@ def run_demo(
     """Run the demo end to end and write data, model, pictures and report.md under `output_dir`."""
     from ptychopinn.config import layer_plan, load_config, save_config
     from ptychopinn.core import get_backend
-    from ptychopinn.data import save_npz, simulate, write_text_atomic
+    from ptychopinn.data import default_probe, save_npz, simulate, write_text_atomic
 
     started = time.perf_counter()
     d = dict(DEMO_DEFAULTS)
@@ -142,7 +148,8 @@ def run_demo(
 
     log(
         f"[1/5] simulating a {d['scan']} scan of {n_images} diffraction patterns of a 'lines' "
-        f"object (N={d['N']}, step {d['step']:g} px, {d['nphotons']:.0e} photons per pattern)"
+        f"object (N={d['N']}, step {d['step']:g} px, {d['nphotons']:.0e} photons per pattern, "
+        f"probe defocus {d['probe_defocus']:g})"
     )
     scan = simulate(
         object="lines",
@@ -153,6 +160,7 @@ def run_demo(
         scan=d["scan"],
         step=d["step"],
         phase=d["phase"],
+        probe=default_probe(d["N"], d["probe_defocus"]),
     )
     data_dir = output_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)

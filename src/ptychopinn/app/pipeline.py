@@ -139,15 +139,26 @@ def simulate_files(
     scan: str = "random",
     seed: int = 0,
     test_fraction: float = 0.5,
+    probe_defocus: float = 0.0,
 ) -> dict[str, Path]:
-    """Simulate a dataset and write ``data.npz``, ``train.npz``, ``test.npz``, ``object.png``."""
+    """Simulate a dataset and write ``data.npz``, ``train.npz``, ``test.npz``, ``object.png``.
+
+    Without ``probe_path`` the probe is ``default_probe(N, probe_defocus)``.
+    """
     from ptychopinn.config import ModelConfig
-    from ptychopinn.data import save_npz, simulate
+    from ptychopinn.data import default_probe, save_npz, simulate
 
     ModelConfig(N=N)  # validates N with the project's message
-    probe = read_probe(probe_path) if probe_path is not None else None
-    if probe is not None and probe.shape != (N, N):
-        raise InputError(f"{probe_path}: probe shape {probe.shape} does not match N={N}")
+    if probe_path is not None:
+        if probe_defocus:
+            raise InputError(
+                "give a probe file or a probe defocus for the built-in probe, not both"
+            )
+        probe = read_probe(probe_path)
+        if probe.shape != (N, N):
+            raise InputError(f"{probe_path}: probe shape {probe.shape} does not match N={N}")
+    else:
+        probe = default_probe(N, probe_defocus)
     data = simulate(
         object=object_type,
         n_images=n_images,
