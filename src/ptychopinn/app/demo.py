@@ -30,8 +30,7 @@ __all__ = [
 # Sized by measurement on a 2-core CPU (numbers in CHANGELOG.md and
 # benchmarks/results/quality/README.md). What makes a short run learn: a structured probe
 # (the built-in disk with a curved wavefront, defocus 4) -- with the flat disk a pattern
-# cannot tell a patch from its inverted twin, and a real object on a grid scan stays
-# ambiguous even at gridsize 2 (square groups are point-symmetric); gridsize 1 on a
+# cannot tell a patch from its inverted twin (docs/METHOD.md section 4); gridsize 1 on a
 # dense grid scan (step N/16, 33 x 33 patterns); the diffraction-amplitude MAE objective
 # (NLL weight 0), learning rate 1e-3; an amplitude-only object (the upstream default for
 # simulated 'lines'); probe_big off.
