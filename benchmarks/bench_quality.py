@@ -131,11 +131,14 @@ def _concat(groups: list[Any]) -> Any:
 
 
 def _score(
-    backend: Any, model: Any, scan: Any, data: Any, crop: int = 20
+    backend: Any, model: Any, scan: Any, data: Any, crop: int = 20, patches: Any = None
 ) -> tuple[dict[str, Any], Any]:
+    """Metrics and alignment of the stitched prediction (``patches``: a prediction to reuse)."""
     from ptychopinn.app import pipeline
 
-    stitched = pipeline.stitch_patches(backend.predict(model, data), data, crop)
+    if patches is None:
+        patches = backend.predict(model, data)
+    stitched = pipeline.stitch_patches(patches, data, crop)
     aligned = pipeline.align_to_truth(stitched, scan.object)
     return pipeline.evaluate_aligned(aligned), aligned
 
@@ -215,10 +218,12 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         metrics, aligned = _score(backend, model, scan, data, args.crop)
         scores[name] = _summary(metrics)
         pictures[name] = aligned
-    crop_sweep = {
-        str(c): _summary(_score(backend, model, test_scans[0], test_data[0], c)[0])
-        for c in args.crop_sweep
-    }
+    crop_sweep: dict[str, Any] = {}
+    if args.crop_sweep:  # one prediction, stitched at each crop
+        patches = backend.predict(model, test_data[0])
+        for c in args.crop_sweep:
+            metrics, _ = _score(backend, model, test_scans[0], test_data[0], c, patches)
+            crop_sweep[str(c)] = _summary(metrics)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{args.dataset}-{args.backend}-s{args.seed}"
