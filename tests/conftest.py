@@ -6,15 +6,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-import ptychopinn.config
 import ptychopinn.core
-from ptychopinn.core import Backend, TrainResult
+
+# tests/ is not a package (pytest --import-mode=importlib): make the fake importable.
+sys.path.insert(0, str(Path(__file__).parent))
+
+from app_numpy_backend import NumpyBackend
 
 
 @dataclass
@@ -94,73 +96,7 @@ def inproc(tmp_path, monkeypatch, capsys):
     return run
 
 
-# --- a NumPy backend for in-process jobs (no deep-learning framework) --------------
-
-
-@dataclass
-class _Model:
-    config: object
-    weights: dict
-    trained: bool = False
-    calls: list = field(default_factory=list)
-
-
-class NumpyBackend(Backend):
-    """Implements ``ptychopinn.core.Backend`` with NumPy and ptychopinn.data.bundle."""
-
-    name = "numpy-test"
-
-    def __init__(self):
-        self.trained_weights = None
-
-    def _fresh(self, config):
-        shapes = ptychopinn.config.layer_plan(config.model).parameter_shapes()
-        rng = np.random.default_rng(0)
-        return {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
-
-    def train(self, train, test, config, execution=None):
-        assert train.X.ndim == 4 and train.X.shape[-1] == config.model.gridsize**2
-        weights = self._fresh(config)
-        self.trained_weights = weights
-        losses = list(np.linspace(2.0, 1.0, config.nepochs))
-        history = {"train_loss": losses, "val_loss": [v + 0.1 for v in losses]}
-        if test is not None:
-            history["test_loss"] = [1.05]
-        return TrainResult(_Model(config, weights, trained=True), history, config.output_dir)
-
-    def predict(self, model, data, batch_size=None):
-        model.calls.append(batch_size)
-        if model.trained:
-            # The truth at each group's centre, where the application stitches it.
-            from ptychopinn.data.physics import extract
-
-            return extract(data.object, data.coords_offsets[:, 0, :, 0], data.N)[..., None]
-        # Untrained: a noisy flat object (an exactly constant one trips ptycho-stitch's FRC).
-        rng = np.random.default_rng(len(data))
-        noise = rng.normal(scale=0.05, size=(len(data), data.N, data.N, 1))
-        return ((0.5 + noise) * np.exp(1j * noise)).astype(np.complex64)
-
-    def save_bundle(self, model, path):
-        from ptychopinn.data import save_portable, write_bundle
-
-        manifest = {"backend": self.name, "config": model.config.to_dict(), "N": 64}
-        return write_bundle(path, manifest, {"portable.npz": save_portable(model.weights)})
-
-    def load_bundle(self, path):
-        from ptychopinn.config import TrainingConfig, from_dict
-        from ptychopinn.data import load_portable, read_bundle
-
-        bundle = read_bundle(path)
-        config = from_dict(TrainingConfig, bundle.manifest["config"])
-        return _Model(config, load_portable(bundle.members["portable.npz"]), trained=True)
-
-    def export_weights(self, model):
-        return dict(model.weights)
-
-    def import_weights(self, model, weights):
-        assert set(weights) == set(model.weights)
-        model.weights = dict(weights)
-        model.trained = all(np.array_equal(weights[k], self.trained_weights[k]) for k in weights)
+# --- a NumPy backend for in-process jobs (tests/app_numpy_backend.py) ---------------
 
 
 @pytest.fixture

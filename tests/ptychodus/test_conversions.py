@@ -17,7 +17,7 @@ from ptychopinn.app.ptychodus import (
     positions_to_pixels,
     scan_from_input,
 )
-from ptychopinn.data import group, load, load_npz
+from ptychopinn.data import PhotonCountWarning, group, load, load_npz, photon_count
 
 
 def _reconstructor():
@@ -54,8 +54,12 @@ def test_scan_from_input_amplitude_positions_probe_indexes(scan, parameters, sup
     np.testing.assert_array_equal(
         converted.scan_index, support.FIRST_INDEX + np.arange(scan.n_positions)
     )
+    # No photon count is recorded: training takes the mean counts (the one policy).
+    assert "nphotons" not in converted.metadata
     counts = np.mean(np.sum(np.square(scan.diffraction, dtype=np.float64), axis=(1, 2)))
-    assert converted.metadata["nphotons"] == pytest.approx(counts, rel=1e-6)
+    with pytest.warns(PhotonCountWarning):
+        photons = photon_count(converted)
+    assert photons.source == "mean counts" and photons.value == pytest.approx(counts, rel=1e-6)
 
 
 def test_probe_modes_are_dropped_with_a_log_line(scan, caplog, support):

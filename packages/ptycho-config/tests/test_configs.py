@@ -12,6 +12,7 @@ from ptychopinn.config import (
     InferenceConfig,
     ModelConfig,
     TrainingConfig,
+    load_config,
 )
 
 M, T, Inf, E = ModelConfig, TrainingConfig, InferenceConfig, ExecutionConfig
@@ -52,7 +53,7 @@ INVALID = [
     (T, {"realspace_mae_weight": -1}, ["realspace_mae_weight=-1"]),
     (T, {"realspace_weight": "x"}, ["realspace_weight='x'"]),
     (T, {"nll_weight": 0.0}, ["all loss weights are 0", "nll_weight=1.0"]),
-    (T, {"nphotons": 0}, ["nphotons=0", "(0, inf)"]),
+    (T, {"nphotons": 0}, ["nphotons=0", "(0, inf) or null"]),
     (T, {"n_groups": 0}, ["n_groups=0", "integer >= 1 or null"]),
     (T, {"n_subsample": -3}, ["n_subsample=-3", "or null"]),
     (T, {"subsample_seed": -1}, ["subsample_seed=-1", "integer >= 0"]),
@@ -161,7 +162,7 @@ def test_defaults_match_the_interface_contract():
     assert (m.probe_scale, m.gaussian_smoothing_sigma, m.C) == (4.0, 0.0, 1)
     t = T()
     assert t.model == M() and t.batch_size == 16 and t.nepochs == 50
-    assert t.learning_rate == 1e-3 and t.nphotons == 1e9 and t.n_groups is None
+    assert t.learning_rate == 1e-3 and t.nphotons is None and t.n_groups is None
     assert (t.lr_patience, t.lr_factor, t.min_lr, t.validation_fraction) == (2, 0.5, 1e-4, 0.05)
     assert t.output_dir == Path("training_outputs") and t.backend == "tensorflow"
     assert t.intensity_scale_trainable and not t.probe_trainable and t.positions_provided
@@ -252,3 +253,14 @@ def test_choice_text_formats_one_or_many_choices():
 
     assert _choices_text(("a",)) == "'a'"
     assert _choices_text((64, 128, 256)) == "64, 128 or 256"
+
+
+def test_nphotons_none_means_from_the_data_and_round_trips(tmp_path: Path) -> None:
+    """``nphotons`` defaults to None ("from the data", ``ptychopinn.data.photon_count``);
+    a value, 1e9 included, is kept as given, and both survive to_dict/from_dict and YAML."""
+    assert T().nphotons is None
+    assert T.from_dict(T().to_dict()).nphotons is None
+    assert T.from_dict(T(nphotons=1e9).to_dict()).nphotons == 1e9
+    configs = load_config(None, ["training.nphotons=1e6"])
+    assert configs["training"].nphotons == 1e6
+    assert load_config(None, ["training.nphotons=null"])["training"].nphotons is None

@@ -114,3 +114,35 @@ def test_bound_run_cdi_example_has_the_signature_without_backend(scan, config):
     assert bound.__name__ == "run_cdi_example" and "NumpyBackend" in bound.__doc__
     _, _, results = bound(scan, scan, config, False)
     assert results["backend"] == "numpy-test"
+
+
+def test_run_cdi_example_takes_the_photon_count_from_the_data(config):
+    """The issue's case: a scan simulated at 1e6 photons trains with s0 = sqrt(1e6)/32
+    through run_cdi_example as through ``ptychopinn train`` (it used the 1e9 default)."""
+    from ptychopinn.data import PhotonCountWarning, simulate
+    from ptychopinn.data.physics import intensity_scale_closed_form
+
+    scan = simulate("lines", n_images=40, N=64, object_size=128, seed=2, nphotons=1e6)
+    backend = NumpyBackend()
+    run_cdi_example(backend, scan, scan, config, do_stitching=False)
+    train_g, test_g = backend.train_calls[0][:2]
+    want = intensity_scale_closed_form(1e6, 64)
+    assert train_g.intensity_scale == pytest.approx(want)
+    assert test_g.intensity_scale == pytest.approx(want)
+    run_cdi_example(backend, scan, scan, config.replace(nphotons=1e9), do_stitching=False)
+    assert backend.train_calls[1][0].intensity_scale == pytest.approx(
+        intensity_scale_closed_form(1e9, 64)
+    )
+    # No metadata: the mean counts of the training scan, for the test scan too, said once.
+    bare = copy.copy(scan)
+    bare.metadata = {}
+    other = copy.copy(scan)
+    other.metadata = {}
+    other.diffraction = scan.diffraction * 2
+    with pytest.warns(PhotonCountWarning) as record:
+        run_cdi_example(backend, bare, other, config, do_stitching=False)
+    assert len(record) == 1
+    mean = float(np.mean(np.sum(scan.diffraction.astype(np.float64) ** 2, axis=(1, 2))))
+    train_g, test_g = backend.train_calls[2][:2]
+    assert train_g.intensity_scale == pytest.approx(np.sqrt(mean) / 32)
+    assert test_g.intensity_scale == pytest.approx(train_g.intensity_scale)

@@ -276,3 +276,9 @@ def test_norm_factor_and_intensity_scales() -> None:
     assert physics.intensity_scale_from_data(1e4, psi) == pytest.approx(np.sqrt(1e4 / 16.0))
     with pytest.raises(ValueError):
         physics.intensity_scale_from_data(1e4, np.zeros((1, 4, 4)))
+
+
+def test_support_threshold_is_ptycho_configs() -> None:
+    import ptychopinn.config.constants
+
+    assert physics.SUPPORT_THRESHOLD is ptychopinn.config.constants.SUPPORT_THRESHOLD

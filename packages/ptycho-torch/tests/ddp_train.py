@@ -15,7 +15,7 @@ import torch
 
 from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
 from ptychopinn.data import group, simulate
-from ptychopinn.torch import export_weights, train
+from ptychopinn.torch import export_weights, save_bundle, train
 
 
 def main(out: Path) -> None:
@@ -39,11 +39,12 @@ def main(out: Path) -> None:
     )
     result = train(data, None, config, execution)
     rank = int(result.extras["global_rank"])
+    bundle = save_bundle(result.model, out / "run" / "wts.h5.zip") if rank == 0 else None
     np.savez(out / f"rank{rank}.npz", **export_weights(result.model))
     info = {
         "rank": rank,
         "world_size": int(result.extras["trainer"].world_size),
-        "bundle_path": str(result.bundle_path) if result.bundle_path else None,
+        "bundle_path": str(bundle) if bundle else None,
         "history": result.history,
     }
     (out / f"rank{rank}.json").write_text(json.dumps(info))

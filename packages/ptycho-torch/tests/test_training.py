@@ -56,8 +56,8 @@ def test_dataset_is_channels_first_with_channels_last_memory(grouped2):
 
 def test_same_seed_gives_identical_weights(grouped, tmp_path, make_config, make_execution):
     ex = make_execution(logger="none", enable_checkpointing=False)
-    a = train(grouped, None, make_config(tmp_path / "a"), ex, save=False)
-    b = train(grouped, None, make_config(tmp_path / "b"), ex, save=False)
+    a = train(grouped, None, make_config(tmp_path / "a"), ex)
+    b = train(grouped, None, make_config(tmp_path / "b"), ex)
     assert _same_weights(a.model, b.model)
     assert a.history["train_loss"] == b.history["train_loss"]
     assert len(a.history["train_loss"]) == 2
@@ -67,11 +67,11 @@ def test_same_seed_gives_identical_weights(grouped, tmp_path, make_config, make_
 
 def test_resume_from_last_equals_uninterrupted(grouped, tmp_path, make_config, make_execution):
     ex = make_execution(logger="none")
-    full = train(grouped, None, make_config(tmp_path / "full", nepochs=3), ex, save=False)
+    full = train(grouped, None, make_config(tmp_path / "full", nepochs=3), ex)
     part_cfg = make_config(tmp_path / "part", nepochs=2)
-    train(grouped, None, part_cfg, ex, save=False)
+    train(grouped, None, part_cfg, ex)
     resumed = train(grouped, None, make_config(tmp_path / "part", nepochs=3), ex,
-                    ckpt_path="last", save=False)  # fmt: skip
+                    ckpt_path="last")  # fmt: skip
     assert _same_weights(full.model, resumed.model)
     assert resumed.history["train_loss"] == full.history["train_loss"]
     assert (tmp_path / "part" / "checkpoints" / "last.ckpt").is_file()
@@ -95,7 +95,7 @@ def test_checkpoint_reloads_without_arguments(grouped, tmp_path, make_config, ma
 def test_bf16_mixed_trains(grouped, tmp_path, make_config, make_execution):
     ex = make_execution(precision="bf16-mixed", logger="none", enable_checkpointing=False,
                         gradient_clip_val=1.0, accumulate_grad_batches=2)  # fmt: skip
-    res = train(grouped, None, make_config(tmp_path, nepochs=1), ex, save=False)
+    res = train(grouped, None, make_config(tmp_path, nepochs=1), ex)
     assert np.isfinite(res.history["train_loss"]).all()
 
 
@@ -168,7 +168,7 @@ def test_constant_output_raises_collapse_error(gridsize, request, tmp_path, make
     ex = make_execution(logger="none", enable_checkpointing=False)
     cfg = make_config(tmp_path, nepochs=3, gridsize=gridsize)
     with pytest.raises(TrainingCollapsedError, match="collapsed at epoch 1") as info:
-        train(data, None, cfg, ex, save=False)
+        train(data, None, cfg, ex)
     err = info.value
     assert isinstance(err, RuntimeError) and err.epoch == 1
     assert err.verdict.amp_mean == pytest.approx(1.0) and err.verdict.amp_std == 0.0
@@ -188,7 +188,7 @@ def test_flat_loss_stops_with_a_warning(grouped, tmp_path, make_config, make_exe
     ex = make_execution(logger="none", enable_checkpointing=False, collapse_check=False,
                         early_stop_patience=None, stall_patience=2)  # fmt: skip
     with pytest.warns(TrainingStalledWarning, match="stopped early at epoch 3"):
-        res = train(grouped, None, cfg, ex, save=False)
+        res = train(grouped, None, cfg, ex)
     assert len(res.history["train_loss"]) == 3
     assert all(isinstance(v, float) for v in res.history["val_loss"])
     assert res.extras["stopped_epoch"] == 3 and "val_loss" in res.extras["stopped_reason"]
@@ -197,7 +197,7 @@ def test_flat_loss_stops_with_a_warning(grouped, tmp_path, make_config, make_exe
 
 def test_normal_training_passes_the_health_checks(grouped, tmp_path, make_config, make_execution):
     ex = make_execution(logger="none", enable_checkpointing=False, stall_patience=1)
-    res = train(grouped, None, make_config(tmp_path, nepochs=2), ex, save=False)
+    res = train(grouped, None, make_config(tmp_path, nepochs=2), ex)
     assert len(res.history["train_loss"]) == 2
     assert res.extras["stopped_reason"] is None and res.extras["stopped_epoch"] is None
     stats = res.extras["collapse_check"]
@@ -238,7 +238,7 @@ def test_on_epoch_end_hook_sees_the_model_and_can_stop(
 
     cfg = make_config(tmp_path, nepochs=5)
     res = train(grouped, None, cfg, make_execution(logger="none", early_stop_patience=None),
-                save=False, on_epoch_end=hook)  # fmt: skip
+                on_epoch_end=hook)  # fmt: skip
     assert [e for e, _ in seen] == [0, 1]
     assert seen[0][1] == (2, grouped.N, grouped.N, 1)
     assert len(res.history["train_loss"]) == 2

@@ -89,8 +89,11 @@ def test_portable_roundtrip_and_strictness(grouped):
     with pytest.raises(ModelMismatchError, match="shape"):
         import_weights(b, bad)
     bad["amp_head.bias"] = np.full(1, np.nan, np.float32)
+    before = export_weights(b)
     with pytest.raises(ModelMismatchError, match="non-finite"):
-        import_weights(b, bad)
+        import_weights(b, {k: v + 1 if k != "probe" else v for k, v in bad.items()})
+    # Atomic: every weight is checked before any is assigned (it copied until the NaN).
+    assert all(np.array_equal(before[k], v) for k, v in export_weights(b).items())
 
 
 def test_bundle_roundtrip(bundle, grouped):
@@ -218,12 +221,16 @@ def test_bad_bundles(bundle, tmp_path):
 def test_save_bundle_is_atomic_and_keeps_old_file(bundle, tmp_path, monkeypatch):
     m, path = bundle
     before = path.read_bytes()
-    import ptychopinn.torch.workflow as wf
+    import zipfile
 
-    def boom(*a, **k):
-        raise RuntimeError("disk full")
+    real = zipfile.ZipFile.writestr
 
-    monkeypatch.setattr(wf, "save_portable", boom)
+    def boom(self, name, *a, **k):  # fails half-way through the archive
+        if name == "portable.npz":
+            raise RuntimeError("disk full")
+        return real(self, name, *a, **k)
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", boom)
     with pytest.raises(RuntimeError):
         save_bundle(m, path)
     assert path.read_bytes() == before
@@ -317,10 +324,12 @@ def test_run_cdi_example(scan, tmp_path, make_config, make_execution):
 def test_training_config_carried_into_bundle(grouped, tmp_path, make_config, make_execution):
     cfg = make_config(tmp_path, nepochs=1, backend="tensorflow")
     res = train(grouped, None, cfg, make_execution(logger="none"))
-    manifest = read_bundle(res.bundle_path).manifest
+    assert not (tmp_path / "wts.h5.zip").exists()  # train never writes the bundle
+    path = save_bundle(res.model, tmp_path / "wts.h5.zip")
+    manifest = read_bundle(path).manifest
     restored = TrainingConfig.from_dict(manifest["config"])
     assert restored.backend == "pytorch" and restored.nepochs == 1
-    assert io.BytesIO(read_bundle(res.bundle_path).members["probe.npy"]).read(6) == b"\x93NUMPY"
+    assert io.BytesIO(read_bundle(path).members["probe.npy"]).read(6) == b"\x93NUMPY"
 
 
 def test_errors_are_ptychopinn_core_classes():

@@ -107,17 +107,12 @@ def demo_overrides(backend: str, nepochs: int, seed: int, output_dir: Path) -> d
         "training.learning_rate": d["learning_rate"],
         "training.nll_weight": d["nll_weight"],
         "training.mae_weight": d["mae_weight"],
-        "training.nphotons": d["nphotons"],
         "training.seed": seed,
         "training.output_dir": str(output_dir),
         "inference.backend": backend,
         "execution.logger": "csv",
         "execution.early_stop_patience": None,
     }
-
-
-def _log_scale_key(weights: Mapping[str, Any]) -> str | None:
-    return next((k for k in weights if k.endswith("log_scale")), None)
 
 
 def run_demo(
@@ -166,7 +161,8 @@ def run_demo(
     save_npz(scan, data_dir / "scan.npz")
     # The network is trained on the measured patterns alone (no ground truth) and then
     # reconstructs that same scan: the self-supervised use of PtychoPINN at a beamline.
-    train_data = pipeline.group_for_model(scan, model_config, training, d["nphotons"])
+    # training.nphotons is unset: the count comes from the simulated scan's metadata.
+    train_data = pipeline.group_for_model(scan, model_config, training, training.nphotons)
     test_data = train_data
 
     log(f"[2/5] training the {backend} model for {nepochs} epochs on {len(train_data)} patterns")
@@ -188,9 +184,7 @@ def run_demo(
     untrained_model = chosen.load_bundle(bundle)
     trained_weights = chosen.export_weights(model)
     fresh = initial_weights(layer_plan(model_config).parameter_shapes(), trained_weights, seed)
-    key = _log_scale_key(fresh)
-    if key is not None:
-        fresh[key] = np.asarray(math.log(test_data.intensity_scale), dtype=fresh[key].dtype)
+    fresh["log_scale"] = np.asarray(math.log(test_data.intensity_scale), dtype=np.float32)
     chosen.import_weights(untrained_model, fresh)
     untrained = pipeline.stitch_patches(chosen.predict(untrained_model, test_data), test_data, crop)
 

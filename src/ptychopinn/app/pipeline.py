@@ -183,8 +183,18 @@ def simulate_files(
     return paths
 
 
-def group_for_model(scan: Any, model: Any, sampling: Any, nphotons: float | None) -> Any:
-    """Group a scan with a ModelConfig and the sampling fields of a Training/InferenceConfig."""
+def group_for_model(
+    scan: Any,
+    model: Any,
+    sampling: Any,
+    nphotons: float | None,
+    intensity_scale: float | None = None,
+) -> Any:
+    """Group a scan with a ModelConfig and the sampling fields of a Training/InferenceConfig.
+
+    ``nphotons`` None: the photon count from the data (``ptychopinn.data.photon_count``);
+    ``intensity_scale`` (inference: the bundle's s0) makes it unnecessary.
+    """
     from ptychopinn.data import group_for_config
 
     if scan.N != model.N:
@@ -192,7 +202,9 @@ def group_for_model(scan: Any, model: Any, sampling: Any, nphotons: float | None
             f"{scan.metadata.get('source', 'the data')}: patterns are {scan.N}x{scan.N} but the "
             f"model expects N={model.N}; set model.N={scan.N} or use matching data"
         )
-    return group_for_config(scan, model, sampling, nphotons=nphotons)
+    return group_for_config(
+        scan, model, sampling, nphotons=nphotons, intensity_scale=intensity_scale
+    )
 
 
 def _match_model_to_data(configs: dict[str, Any], scan: Any, log: Log) -> dict[str, Any]:
@@ -210,17 +222,6 @@ def _match_model_to_data(configs: dict[str, Any], scan: Any, log: Log) -> dict[s
     for name in ("training", "inference"):
         out[name] = configs[name].replace(model=model)
     return out
-
-
-def _nphotons(training: Any, scan: Any) -> float:
-    """The photon count for the intensity scale: the data's own, unless the config says otherwise."""
-    from ptychopinn.config import TrainingConfig
-
-    default = TrainingConfig().nphotons
-    recorded = scan.metadata.get("nphotons")
-    if training.nphotons == default and recorded is not None:
-        return float(recorded)
-    return float(training.nphotons)
 
 
 def _plain(value: Any) -> Any:
@@ -305,7 +306,7 @@ def train(
     """
     from ptychopinn.config import save_config
     from ptychopinn.core import get_backend
-    from ptychopinn.data import write_text_atomic
+    from ptychopinn.data import photon_count, write_text_atomic
 
     training = configs["training"]
     train_path = _require_file(
@@ -321,11 +322,13 @@ def train(
     training = configs["training"].replace(train_data_file=train_path, test_data_file=test_path)
     configs["training"] = training
     model_config = configs["model"]
-    nphotons = _nphotons(training, scan)
-    train_data = group_for_model(scan, model_config, training, nphotons)
+    # One count for the run, decided from the training data (given > metadata > mean counts).
+    photons = photon_count(scan, training.nphotons)
+    log(f"{photons.describe()}: intensity scale from {train_path}")
+    train_data = group_for_model(scan, model_config, training, photons.value)
     test_data = None
     if test_path is not None:
-        test_data = group_for_model(test_scan, model_config, training, nphotons)
+        test_data = group_for_model(test_scan, model_config, training, photons.value)
     output_dir = Path(training.output_dir)
     with claim_output_dir(output_dir, overwrite):
         log(
@@ -469,6 +472,7 @@ def infer(
     """
     from ptychopinn.config import load_config
     from ptychopinn.core import get_backend
+    from ptychopinn.core.bundle import manifest_float
     from ptychopinn.data import ScanData, save_product
 
     bundle_path = _require_file(bundle_path, "model bundle (--model)")
@@ -489,7 +493,14 @@ def infer(
     )
     configs = {"model": model_config, "inference": inference, "execution": configs["execution"]}
     scan = read_scan(data_path)
-    data = group_for_model(scan, model_config, inference, _manifest_nphotons(manifest, scan))
+    # The model's own s0 (the manifest's, checked by load_bundle): no photon count needed.
+    data = group_for_model(
+        scan,
+        model_config,
+        inference,
+        None,
+        manifest_float(manifest, "intensity_scale", bundle_path),
+    )
     if not allow_large_canvas:
         _check_canvas(scan, data, inference.stitch_crop, data_path)
     batch = batch_size or configs["execution"].inference_batch_size
@@ -593,14 +604,6 @@ def _check_canvas(scan: Any, data: Any, crop: int, path: Path) -> None:
         f"{side} x {side} px canvas ({side * side * 8 / 2**30:.1f} GiB per complex image); "
         "check the positions' units, or pass --allow-large-canvas"
     )
-
-
-def _manifest_nphotons(manifest: Mapping[str, Any], scan: Any) -> float | None:
-    config = manifest.get("config")
-    if isinstance(config, Mapping) and "nphotons" in config:
-        recorded = scan.metadata.get("nphotons")
-        return float(recorded) if recorded is not None else float(config["nphotons"])
-    return None
 
 
 # --- evaluation ---------------------------------------------------------------------

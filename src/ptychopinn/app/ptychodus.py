@@ -61,7 +61,7 @@ from ptychodus.api.settings import SettingsRegistry
 from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
 from ptychopinn.core import BUNDLE_NAME
 from ptychopinn.core.history import TRAIN_LOSS, VAL_LOSS
-from ptychopinn.data import ScanData, group, load_npz, save_npz
+from ptychopinn.data import ScanData, group, group_for_config, load_npz, photon_count, save_npz
 from ptychopinn.data.bundle import read_bundle
 
 __all__ = [
@@ -88,8 +88,9 @@ PIXEL_CONVENTION_OFFSET = 0.5
 class PtychoPINNAppSettings(Observable, Observer):
     """The adapter's settings: ptychodus settings group ``PtychoPINNApp``.
 
-    ``backend`` selects ``tensorflow`` or ``pytorch``; ``nphotons`` 0 means "mean
-    counts per pattern of the training data"; ``n_groups`` 0 means one group per scan
+    ``backend`` selects ``tensorflow`` or ``pytorch``; ``nphotons`` 0 means "from the
+    data" (``ptychopinn.data.photon_count``: the file's metadata, else the mean counts
+    per pattern of the training data); ``n_groups`` 0 means one group per scan
     point; ``subprocess`` runs each call in a fresh spawned process.
     """
 
@@ -166,7 +167,7 @@ class PtychoPINNAppSettings(Observable, Observer):
         self,
         model: ModelConfig,
         *,
-        nphotons: float,
+        nphotons: float | None,
         train_file: Path | None,
         test_file: Path | None,
         output_dir: Path,
@@ -284,7 +285,6 @@ def scan_from_input(parameters: ReconstructInput, log: logging.Logger = logger) 
             )
     metadata = {
         "source": f"ptychodus product {product.metadata.name!r}",
-        "nphotons": float(np.mean(np.sum(intensity, axis=(1, 2)))),
         "measurement": "amplitude",
         "object_pixel_width_m": object_geometry.pixel_width_m,
         "object_pixel_height_m": object_geometry.pixel_height_m,
@@ -546,31 +546,25 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
         train_file, test_file = self.training_files(input_path)
         scan = load_npz(train_file)
         test_scan = None if test_file is None else load_npz(test_file)
-        nphotons = self._settings.nphotons.get_value()
-        if nphotons <= 0:
-            nphotons = float(
-                np.mean(np.sum(np.square(scan.diffraction, dtype=np.float64), axis=(1, 2)))
-            )
-            self._log.info("nphotons from the training data: %.4g counts per pattern.", nphotons)
+        setting = self._settings.nphotons.get_value()
+        # 0 = "from the data": the one policy (metadata, else the mean counts per pattern).
+        photons = photon_count(scan, setting if setting > 0 else None)
+        self._log.info("ptychopinn %s: %s.", self._name, photons.describe())
         output = Path(output_path)
         output.mkdir(parents=True, exist_ok=True)
         config = self._settings.training_config(
             self._settings.model_config(scan.N, self._model_type),
-            nphotons=nphotons,
+            nphotons=photons.value,
             train_file=train_file,
             test_file=test_file,
             output_dir=output,
         )
-        kwargs = dict(
-            gridsize=config.model.gridsize,
-            n_groups=config.n_groups,
-            neighbor_count=config.neighbor_count,
-            seed=config.seed,
-            probe_scale=config.model.probe_scale,
-            nphotons=nphotons,
+        train_data = group_for_config(scan, config.model, config, nphotons=photons.value)
+        test_data = (
+            None
+            if test_scan is None
+            else group_for_config(test_scan, config.model, config, nphotons=photons.value)
         )
-        train_data = group(scan, **kwargs)
-        test_data = None if test_scan is None else group(test_scan, **kwargs)
         bundle = output / BUNDLE_NAME
         self._log.info(
             "ptychopinn %s: training on %d groups for %d epochs with the %s backend.",

@@ -237,7 +237,7 @@ class TrainingConfig(_ConfigBase):
     mae_weight: float = 0.0
     realspace_mae_weight: float = 0.0
     realspace_weight: float = 0.0
-    nphotons: float = 1e9
+    nphotons: float | None = None
     n_groups: int | None = None
     n_subsample: int | None = None
     subsample_seed: int | None = None
@@ -277,7 +277,11 @@ class TrainingConfig(_ConfigBase):
                 f"{o}: all loss weights are 0 ({', '.join(weights)}); a 'pinn' model needs "
                 "at least one positive weight, e.g. nll_weight=1.0"
             )
-        _set(self, "nphotons", _check_float(o, "nphotons", self.nphotons, low_inclusive=False))
+        _set(
+            self,
+            "nphotons",
+            _check_float(o, "nphotons", self.nphotons, low_inclusive=False, optional=True),
+        )
         _check_sampling(self, o)
         for name in ("positions_provided", "probe_trainable", "intensity_scale_trainable"):
             _check_bool(o, name, getattr(self, name))

@@ -9,7 +9,7 @@ deep-learning framework: numpy, ptycho-config, ptycho-data and ptycho-stitch onl
 
 from importlib.metadata import version as _version
 
-from ptychopinn.core import history
+from ptychopinn.core import bundle, history
 from ptychopinn.core.constants import (
     BUNDLE_NAME,
     LAMBDA_FLOOR,
@@ -29,7 +29,7 @@ from ptychopinn.core.errors import (
     UnsupportedOptionError,
 )
 from ptychopinn.core.history import History, HistoryError, check_history, loss_terms
-from ptychopinn.core.protocol import Backend, available_backends, get_backend
+from ptychopinn.core.protocol import Backend, EpochHook, available_backends, get_backend
 from ptychopinn.core.results import CDIResults, TrainResult
 from ptychopinn.core.workflow import (
     bind_run_cdi_example,
@@ -52,6 +52,7 @@ __all__ = [
     "BadInputError",
     "CDIResults",
     "DataError",
+    "EpochHook",
     "History",
     "HistoryError",
     "ModelMismatchError",
@@ -64,6 +65,7 @@ __all__ = [
     "__version__",
     "available_backends",
     "bind_run_cdi_example",
+    "bundle",
     "check_data",
     "check_history",
     "get_backend",

@@ -1,13 +1,15 @@
 """The method's shared constants, each defined once.
 
-The numeric constants of the physics are owned by the NumPy reference
-(``ptychopinn.data.physics``, the lowest package that computes with them) and
-re-exported here for the backends; the bundle's names are owned here.
+``SUPPORT_THRESHOLD`` is owned by ``ptychopinn.config.constants`` (the lowest package:
+the NumPy reference and ptycho-stitch both compute with it, and stitch cannot see
+ptycho-data), ``LAMBDA_FLOOR`` by the NumPy reference ``ptychopinn.data.physics``;
+both are re-exported here for the backends. The bundle's names are owned here.
 """
 
 from __future__ import annotations
 
-from ptychopinn.data.physics import LAMBDA_FLOOR, SUPPORT_THRESHOLD
+from ptychopinn.config.constants import SUPPORT_THRESHOLD
+from ptychopinn.data.physics import LAMBDA_FLOOR
 
 __all__ = [
     "BUNDLE_NAME",

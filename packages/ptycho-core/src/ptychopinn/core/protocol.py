@@ -8,7 +8,7 @@ returning a :class:`Backend`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -25,10 +25,15 @@ from .workflow import run_cdi_example
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Backend",
+    "EpochHook",
     "available_backends",
     "get_backend",
     "install_hint",
 ]
+
+
+#: ``on_epoch_end(epoch, model) -> stop?``: the per-epoch hook of :meth:`Backend.train`.
+EpochHook = Callable[[int, Any], bool | None]
 
 
 @runtime_checkable
@@ -49,8 +54,16 @@ class Backend(Protocol):
         test: GroupedData | None,
         config: TrainingConfig,
         execution: ExecutionConfig | None = None,
+        *,
+        on_epoch_end: EpochHook | None = None,
     ) -> TrainResult[Any]:
-        """Train on grouped data; the history follows ``ptychopinn.core.history``."""
+        """Train on grouped data; the history follows ``ptychopinn.core.history``.
+
+        ``on_epoch_end(epoch, model)`` (epoch from 0) is called after every training
+        epoch with the model being trained (usable with :meth:`predict`); returning
+        True stops training after that epoch. ``train`` never writes the bundle: the
+        caller saves it (:meth:`save_bundle`).
+        """
         ...
 
     def predict(self, model: Any, data: GroupedData, batch_size: int | None = None) -> np.ndarray:

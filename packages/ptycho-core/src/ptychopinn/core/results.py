@@ -25,7 +25,8 @@ class TrainResult(Generic[ModelT]):
     ``history`` follows :mod:`ptychopinn.core.history` (``train_loss``, ``val_loss``,
     ``test_loss``, ``lr``, named loss terms); ``output_dir`` received logs and
     checkpoints; ``best_checkpoint``/``last_checkpoint`` are the native checkpoints
-    (None without checkpointing); ``bundle_path`` the bundle ``train`` wrote, if any.
+    (None without checkpointing). ``train`` never writes the bundle: the caller saves
+    ``model`` with the backend's ``save_bundle``.
     ``extras`` holds backend details; both backends set ``stopped_reason``,
     ``stopped_epoch`` and (with ``collapse_check``) ``collapse_check``.
     """
@@ -35,7 +36,6 @@ class TrainResult(Generic[ModelT]):
     output_dir: Path
     best_checkpoint: Path | None = None
     last_checkpoint: Path | None = None
-    bundle_path: Path | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

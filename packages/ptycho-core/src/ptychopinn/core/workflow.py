@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
-from ptychopinn.data import GroupedData, ScanData, group_for_config
+from ptychopinn.data import GroupedData, ScanData, group_for_config, photon_count
 from ptychopinn.stitch import Stitched, evaluate_if_possible, reassemble
 
 from .errors import DataError, ModelMismatchError
@@ -65,18 +65,30 @@ def check_data(data: GroupedData, model: ModelConfig, name: str = "data") -> Non
         )
 
 
-def group_input(scan: ScanData | GroupedData, config: TrainingConfig, seed: int) -> GroupedData:
-    """``scan`` grouped as ``config`` says (``group_for_config``); GroupedData passes through.
-
-    Raises DataError for anything else, or for a scan whose diffraction is not finite.
-    """
-    if isinstance(scan, GroupedData):
-        return scan
+def _check_scan(scan: object) -> None:
     if not isinstance(scan, ScanData):
         raise DataError(f"expected ScanData or GroupedData, got {type(scan).__name__}")
     if not np.all(np.isfinite(scan.diffraction)):
         raise DataError("diffraction holds non-finite values (NaN/inf)")
-    return group_for_config(scan, config.model, config, nphotons=config.nphotons, seed=seed)
+
+
+def group_input(
+    scan: ScanData | GroupedData,
+    config: TrainingConfig,
+    seed: int,
+    nphotons: float | None = None,
+) -> GroupedData:
+    """``scan`` grouped as ``config`` says (``group_for_config``); GroupedData passes through.
+
+    The photon count is ``nphotons`` when given, else ``config.nphotons`` (None: from
+    the data, ``ptychopinn.data.photon_count``). Raises DataError for anything but
+    ScanData/GroupedData, or for a scan whose diffraction is not finite.
+    """
+    if isinstance(scan, GroupedData):
+        return scan
+    _check_scan(scan)
+    photons = config.nphotons if nphotons is None else nphotons
+    return group_for_config(scan, config.model, config, nphotons=photons, seed=seed)
 
 
 def stitch_at_group_centres(patches: np.ndarray, data: GroupedData, crop: int = 20) -> Stitched:
@@ -100,15 +112,22 @@ def run_cdi_example(
 ) -> CDIOutput:
     """Train with ``backend``, predict on the test scan and (optionally) stitch.
 
-    Scans are grouped with ``config`` (seeds ``config.seed`` and ``config.seed + 1``);
+    Scans are grouped with ``config`` (seeds ``config.seed`` and ``config.seed + 1``),
+    both at the photon count ``ptychopinn.data.photon_count`` decides for the training
+    scan from ``config.nphotons`` (None: the scan's metadata, else its mean counts),
+    as ``ptychopinn train`` does;
     ``execution`` (default ``ExecutionConfig()``) goes to training and sets the
     inference batch size. Returns ``(amplitude, phase, results)``: the stitched
     images (None without stitching) and :class:`~ptychopinn.core.CDIResults` with
     ``results["backend"] == backend.name``.
     """
     ex = execution if execution is not None else ExecutionConfig()
-    train_g = group_input(train_data, config, config.seed)
-    test_g = group_input(test_data, config, config.seed + 1)
+    nphotons = config.nphotons
+    if not isinstance(train_data, GroupedData):
+        _check_scan(train_data)
+        nphotons = photon_count(train_data, config.nphotons).value
+    train_g = group_input(train_data, config, config.seed, nphotons)
+    test_g = group_input(test_data, config, config.seed + 1, nphotons)
     result = backend.train(train_g, test_g, config, ex)
     patches = backend.predict(result.model, test_g, ex.inference_batch_size)
     results: CDIResults = {

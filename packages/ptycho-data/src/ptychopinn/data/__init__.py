@@ -41,6 +41,7 @@ from ptychopinn.data.io import (
     save_npz,
     save_product,
 )
+from ptychopinn.data.photons import PhotonCount, PhotonCountWarning, pattern_counts, photon_count
 from ptychopinn.data.probe import default_probe, infer_probe_size, normalise_probe
 from ptychopinn.data.scan import ScanData
 from ptychopinn.data.simulation import OBJECT_KINDS, make_object, simulate
@@ -55,6 +56,8 @@ __all__ = [
     "CollapseVerdict",
     "DataContractError",
     "GroupedData",
+    "PhotonCount",
+    "PhotonCountWarning",
     "Product",
     "ScanData",
     "StallVerdict",
@@ -79,6 +82,8 @@ __all__ = [
     "make_object",
     "neighbour_groups",
     "normalise_probe",
+    "pattern_counts",
+    "photon_count",
     "physics",
     "product_from_scan",
     "read_bundle",

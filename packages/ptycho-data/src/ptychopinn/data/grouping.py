@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ptychopinn.data.photons import pattern_counts, photon_count
 from ptychopinn.data.physics import extract, intensity_scale_closed_form
 from ptychopinn.data.probe import normalise_probe
 from ptychopinn.data.scan import ScanData
@@ -196,16 +197,6 @@ def neighbour_groups(
     return _order_members(members.astype(np.int64), x, y, gridsize)
 
 
-def _pattern_energy(diffraction: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """Σ_HW diffraction² per pattern (M,), accumulated in float64 a chunk at a time, so
-    memory does not grow by a float64 copy of the whole stack (integer input is safe)."""
-    out = np.empty(diffraction.shape[0], dtype=np.float64)
-    for i in range(0, diffraction.shape[0], chunk):
-        block = diffraction[i : i + chunk].astype(np.float64)
-        out[i : i + chunk] = np.einsum("mij,mij->m", block, block)
-    return out
-
-
 def group(
     scan: ScanData,
     gridsize: int = 1,
@@ -223,8 +214,9 @@ def group(
     ``n_subsample`` first keeps a seeded random subset of that many points.
     X = diffraction · norm_factor with mean_{B,C} Σ_HW X² = (N/2)². The probe is
     normalised with ``probe_scale``. ``intensity_scale`` defaults to
-    sqrt(nphotons)/(N/2), nphotons from the argument, then ``scan.metadata``,
-    then 1e9. Ground-truth patches are taken at each member's own position.
+    sqrt(nphotons)/(N/2) with the photon count of :func:`~ptychopinn.data.photons.photon_count`
+    (``nphotons`` when given, else ``scan.metadata["nphotons"]``, else the mean
+    counts per pattern, with a ``PhotonCountWarning``). Ground-truth patches are taken at each member's own position.
 
     ``calibrate_probe`` (opt-in): when the true object is known (simulation), rescale the
     normalised probe so that the noise-free forward model of the true patches carries
@@ -247,7 +239,7 @@ def group(
     members = base[neighbour_groups(x, y, gridsize, n_groups, neighbor_count, rng)]  # (B, C)
     n = scan.N
     b, c = members.shape
-    energy = _pattern_energy(scan.diffraction)  # (M,)
+    energy = pattern_counts(scan.diffraction)  # (M,)
     mean_energy = float(np.mean(energy[members]))
     if not np.isfinite(mean_energy) or mean_energy <= 0:
         raise ValueError("the selected diffraction patterns are all zero; cannot normalise")
@@ -272,8 +264,7 @@ def group(
     else:
         Y = None
     if intensity_scale is None:
-        photons = nphotons if nphotons is not None else float(scan.metadata.get("nphotons", 1e9))
-        intensity_scale = intensity_scale_closed_form(photons, n)
+        intensity_scale = intensity_scale_closed_form(photon_count(scan, nphotons).value, n)
     probe = normalise_probe(scan.probe, probe_scale)
     if calibrate_probe and Y is not None:
         model_energy = float(
@@ -304,12 +295,15 @@ def group_for_config(
     sampling: Any,
     nphotons: float | None = None,
     seed: int | None = None,
+    intensity_scale: float | None = None,
 ) -> GroupedData:
     """Group ``scan`` as configured: ``model`` a ModelConfig, ``sampling`` a Training/InferenceConfig.
 
     One place that maps the configuration onto :func:`group` (gridsize and probe_scale
     from the model; n_groups, neighbor_count, n_subsample and seed from the sampling
-    config), shared by both backends and the application.
+    config), shared by both backends and the application. ``nphotons`` and
+    ``intensity_scale`` go to :func:`group` (inference passes the trained model's s0,
+    so no photon count is needed there).
     """
     return group(
         scan,
@@ -320,4 +314,5 @@ def group_for_config(
         n_subsample=sampling.n_subsample,
         probe_scale=model.probe_scale,
         nphotons=nphotons,
+        intensity_scale=intensity_scale,
     )

@@ -14,6 +14,8 @@ import math
 import numpy as np
 import scipy.fft
 
+from ptychopinn.config.constants import SUPPORT_THRESHOLD
+
 __all__ = [
     "LAMBDA_FLOOR",
     "SUPPORT_THRESHOLD",
@@ -33,8 +35,6 @@ __all__ = [
     "translate",
 ]
 
-SUPPORT_THRESHOLD = 1e-6
-"""Merged pixels whose summed support is below this are set to 0 (never divided)."""
 
 LAMBDA_FLOOR = 1e-12
 """Floor of the predicted intensity λ (and of y inside the log) in the Poisson NLL."""

@@ -22,12 +22,11 @@ from typing import Literal
 import numpy as np
 import scipy.fft
 
+from ptychopinn.config.constants import SUPPORT_THRESHOLD
 from ptychopinn.stitch.errors import StitchError
 
 Method = Literal["bilinear", "fourier"]
 METHODS: tuple[str, ...] = ("bilinear", "fourier")
-SUPPORT_THRESHOLD = 1e-6
-"""Pixels whose summed shifted support is below this are uncovered (0), never divided."""
 
 
 @dataclass(frozen=True)

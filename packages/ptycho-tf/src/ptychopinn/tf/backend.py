@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ptychopinn.config import ExecutionConfig, TrainingConfig
-from ptychopinn.core import Backend, TrainResult, bind_run_cdi_example
+from ptychopinn.core import Backend, EpochHook, TrainResult, bind_run_cdi_example
 from ptychopinn.data import GroupedData
 
 from . import training, weights, workflow
@@ -32,7 +32,7 @@ class TensorFlowBackend(Backend):
         config: TrainingConfig,
         execution: ExecutionConfig | None = None,
         *,
-        on_epoch_end: Any = None,
+        on_epoch_end: EpochHook | None = None,
     ) -> TrainResult[Any]:
         """Train a model; see :func:`ptychopinn.tf.training.train` (``on_epoch_end`` hook too)."""
         return training.train(train, test, config, execution, on_epoch_end=on_epoch_end)

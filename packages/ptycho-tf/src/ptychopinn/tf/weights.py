@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ptychopinn.core.errors import ModelMismatchError
+from ptychopinn.core.bundle import validate_portable
 
 from .model import PtychoModel
 
@@ -38,30 +38,16 @@ def import_weights(
     """Set ``model``'s parameters from canonical names and layouts.
 
     Every expected key must be present with its exact shape and finite values;
-    with ``strict`` an unexpected key is an error too. Nothing is assigned unless
-    every check passes.
+    with ``strict`` an unexpected key is an error too
+    (``ptychopinn.core.bundle.validate_portable``). Nothing is assigned unless every
+    check passes.
     """
-    expected = model.plan.parameter_shapes()
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    if missing or (strict and unexpected):
-        raise ModelMismatchError(
-            f"portable weights do not match the model (N={model.N}, gridsize={model.gridsize}): "
-            f"missing {missing[:8]}{'...' if len(missing) > 8 else ''}, "
-            f"unexpected {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}"
-        )
-    checked: dict[str, np.ndarray] = {}
-    for name, shape in expected.items():
-        value = np.asarray(weights[name])
-        if value.shape != tuple(shape):
-            raise ModelMismatchError(
-                f"portable weight {name!r}: expected shape {tuple(shape)}, found {value.shape}"
-            )
-        if not np.all(np.isfinite(value)):
-            raise ModelMismatchError(f"portable weight {name!r} contains NaN or infinite values")
-        if name != "probe" and np.iscomplexobj(value):
-            raise ModelMismatchError(f"portable weight {name!r} must be real, found {value.dtype}")
-        checked[name] = value
+    checked = validate_portable(
+        weights,
+        model.plan.parameter_shapes(),
+        model=f"N={model.N}, gridsize={model.gridsize}",
+        strict=strict,
+    )
     for spec in model.plan.conv_layers():
         kernel = np.transpose(checked[f"{spec.name}.weight"], (2, 3, 1, 0)).astype(np.float32)
         model.conv(spec.name).set_weights([kernel, checked[f"{spec.name}.bias"].astype(np.float32)])

@@ -17,11 +17,8 @@ agree with ``portable.npz``. A PyTorch bundle loads through ``portable.npz``.
 
 from __future__ import annotations
 
-import io
 import math
 import tempfile
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +26,18 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from ptychopinn.config import TrainingConfig, layer_plan
+from ptychopinn.config import TrainingConfig
 from ptychopinn.core import check_data, stitch_at_group_centres
-from ptychopinn.core.constants import BUNDLE_NAME, PORTABLE_MEMBER, PROBE_MEMBER
+from ptychopinn.core.bundle import (
+    build_manifest,
+    check_native_matches_portable,
+    open_model_bundle,
+    package_versions,
+    write_model_bundle,
+)
+from ptychopinn.core.constants import BUNDLE_NAME
 from ptychopinn.core.errors import ModelMismatchError
-from ptychopinn.data import BundleError, GroupedData, read_bundle, write_bundle
-from ptychopinn.data.bundle import load_portable, save_portable
+from ptychopinn.data import BundleError, GroupedData
 
 from .model import PtychoModel, build_model
 from .weights import export_weights, import_weights
@@ -50,7 +53,6 @@ __all__ = [
 
 BACKEND_NAME = "tensorflow"
 NATIVE_MEMBER = "weights.weights.h5"
-_PORTABLE_ATOL = 0.0
 
 
 # ------------------------------------------------------------------------ predict
@@ -107,22 +109,6 @@ def predict(
 
 
 # ------------------------------------------------------------------------ bundles
-def _versions() -> dict[str, str]:
-    versions = {"tensorflow": tf.__version__}
-    for dist in ("ptycho-tf", "ptycho-config", "ptycho-data", "keras"):
-        try:
-            versions[dist] = _dist_version(dist)
-        except PackageNotFoundError:  # pragma: no cover - all are dependencies
-            versions[dist] = "unknown"
-    return versions
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    return buf.getvalue()
-
-
 def _training_config(net: PtychoModel) -> TrainingConfig:
     stored = net.metadata.get("training_config")
     if stored is not None:
@@ -145,39 +131,20 @@ def _native_bytes(net: PtychoModel) -> bytes:
 def save_bundle(model: Any, path: str | Path) -> Path:
     """Write ``wts.h5.zip``: manifest, ``weights.weights.h5``, ``portable.npz``, ``probe.npy``.
 
-    Atomic (temporary file + rename, via ``ptychopinn.data.bundle.write_bundle``): an
-    existing bundle at ``path`` is replaced only by a complete new one.
+    Atomic (temporary file + rename): an existing bundle at ``path`` is replaced only
+    by a complete new one. Manifest and members: ``ptychopinn.core.bundle``.
     """
     net = _as_model(model)
-    tc = _training_config(net)
     portable = export_weights(net)
-    manifest = {
-        "backend": BACKEND_NAME,
-        "config": tc.to_dict(),
-        "intensity_scale": float(net.intensity_scale),
-        "intensity_scale_trained": float(math.exp(float(portable["log_scale"]))),
-        "norm_factor": float(net.norm_factor),
-        "N": net.N,
-        "gridsize": net.gridsize,
-        "package_versions": _versions(),
-        "layer_plan": layer_plan(net.config).to_dict(),
-    }
-    members = {
-        NATIVE_MEMBER: _native_bytes(net),
-        PORTABLE_MEMBER: save_portable(portable),
-        PROBE_MEMBER: _npy_bytes(portable["probe"]),
-    }
-    return write_bundle(path, manifest, members)
-
-
-def _manifest_float(manifest: dict[str, Any], key: str, path: Path) -> float:
-    try:
-        value = float(manifest[key])
-    except (KeyError, TypeError, ValueError):
-        raise BundleError(f"{path}: manifest key {key!r} is missing or not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise BundleError(f"{path}: manifest key {key!r} must be finite and > 0, got {value}")
-    return value
+    manifest = build_manifest(
+        backend=BACKEND_NAME,
+        config=_training_config(net),
+        intensity_scale=float(net.intensity_scale),
+        intensity_scale_trained=math.exp(float(portable["log_scale"])),
+        norm_factor=float(net.norm_factor),
+        versions=package_versions({"tensorflow": tf.__version__}, ("ptycho-tf", "keras")),
+    )
+    return write_model_bundle(path, manifest, NATIVE_MEMBER, _native_bytes(net), portable)
 
 
 def _load_native(net: PtychoModel, data: bytes, path: Path) -> None:
@@ -197,73 +164,45 @@ def load_bundle(
 ) -> PtychoModel:
     """Load a bundle written by either backend (PyTorch ones through ``portable.npz``).
 
-    Strict and safe: hashes verified and pickles refused (``read_bundle``), the model
-    rebuilt from the manifest's config (no code deserialised), every canonical weight
-    checked, native weights cross-checked against ``portable.npz``. ``expect_N`` /
-    ``expect_gridsize`` turn a mismatch with the data into an error at load time.
+    Strict and safe (``ptychopinn.core.bundle.open_model_bundle``): hashes verified and
+    pickles refused, the model rebuilt from the manifest's config (no code
+    deserialised), every canonical weight checked, native weights cross-checked
+    against ``portable.npz``. ``expect_N`` / ``expect_gridsize`` turn a mismatch with
+    the data into an error at load time.
 
     Raises:
         FileNotFoundError: no file at ``path``.
         BundleError: corrupt, truncated, tampered, pickled or inconsistent bundle.
         ModelMismatchError: weights that do not fit the configured model.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model bundle not found: {path}")
-    bundle = read_bundle(path)
-    manifest = bundle.manifest
-    backend = manifest.get("backend")
-    try:
-        config = TrainingConfig.from_dict(manifest["config"])
-    except KeyError:
-        raise BundleError(f"{path}: manifest has no 'config'") from None
-    except (TypeError, ValueError) as exc:
-        raise BundleError(f"{path}: manifest 'config' is invalid: {exc}") from None
-    mc = config.model
-    for key, want in (("N", expect_N), ("gridsize", expect_gridsize)):
-        have = getattr(mc, key)
-        if manifest.get(key, have) != have:
-            raise BundleError(
-                f"{path}: manifest {key}={manifest.get(key)} disagrees with its config"
-            )
-        if want is not None and want != have:
-            raise ModelMismatchError(
-                f"{path}: the bundle was trained with {key}={have}, but {key}={want} was expected"
-            )
-    s0 = _manifest_float(manifest, "intensity_scale", path)
-    nf = _manifest_float(manifest, "norm_factor", path)
-    if PORTABLE_MEMBER not in bundle.members:
-        raise BundleError(
-            f"{path}: a {backend!r} bundle without {PORTABLE_MEMBER!r} cannot be loaded by the "
-            f"TensorFlow backend; the TensorFlow ('tensorflow') and PyTorch ('pytorch') backends "
-            f"exchange weights only through {PORTABLE_MEMBER!r}"
-        )
-    portable = load_portable(bundle.members[PORTABLE_MEMBER])
+    loaded = open_model_bundle(
+        path,
+        backend=BACKEND_NAME,
+        native_member=NATIVE_MEMBER,
+        expect_N=expect_N,
+        expect_gridsize=expect_gridsize,
+    )
+    config = loaded.config
     net = build_model(
-        mc,
+        config.model,
         None,
-        s0,
-        nf,
+        loaded.intensity_scale,
+        loaded.norm_factor,
         probe_trainable=config.probe_trainable,
         intensity_scale_trainable=config.intensity_scale_trainable,
         seed=config.seed,
     )
     net.metadata["training_config"] = config.to_dict()
-    net.metadata["source_backend"] = backend
+    net.metadata["source_backend"] = loaded.backend
     try:
-        import_weights(net, portable)
+        import_weights(net, loaded.portable)
     except ModelMismatchError as exc:
-        raise ModelMismatchError(f"{path}: {exc}") from None
-    if backend == BACKEND_NAME:
-        if NATIVE_MEMBER not in bundle.members:
-            raise BundleError(f"{path}: member {NATIVE_MEMBER!r} is missing")
-        _load_native(net, bundle.members[NATIVE_MEMBER], path)
-        native = export_weights(net)
-        for name, value in portable.items():
-            if not np.array_equal(native[name], value):
-                raise BundleError(
-                    f"{path}: members {NATIVE_MEMBER!r} and {PORTABLE_MEMBER!r} disagree on {name!r}"
-                )
+        raise ModelMismatchError(f"{loaded.path}: {exc}") from None
+    if loaded.native is not None:
+        _load_native(net, loaded.native, loaded.path)
+        check_native_matches_portable(
+            export_weights(net), loaded.portable, loaded.path, NATIVE_MEMBER
+        )
     return net
 
 

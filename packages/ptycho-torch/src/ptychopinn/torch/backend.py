@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ptychopinn.config import ExecutionConfig, TrainingConfig
-from ptychopinn.core import Backend, TrainResult, bind_run_cdi_example
+from ptychopinn.core import Backend, EpochHook, TrainResult, bind_run_cdi_example
 from ptychopinn.data import GroupedData
 
 from . import workflow
@@ -34,7 +34,7 @@ class TorchBackend(Backend):
         config: TrainingConfig,
         execution: ExecutionConfig | None = None,
         *,
-        on_epoch_end: Any = None,
+        on_epoch_end: EpochHook | None = None,
     ) -> TrainResult[Any]:
         """Train on GroupedData; see :func:`ptychopinn.torch.workflow.train` (``on_epoch_end`` too)."""
         return workflow.train(train, test, config, execution, on_epoch_end=on_epoch_end)

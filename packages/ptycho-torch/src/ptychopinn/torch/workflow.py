@@ -9,12 +9,8 @@ Arrays cross this boundary channels-last as NumPy: ``(B, N, N, C)``.
 
 from __future__ import annotations
 
-import io
 import json
-import math
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +20,19 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 import torch
-from ptychopinn.config import ExecutionConfig, TrainingConfig, layer_plan
+from ptychopinn.config import ExecutionConfig, TrainingConfig
 from ptychopinn.core import TrainResult, check_data, stitch_at_group_centres
-from ptychopinn.core.constants import BUNDLE_NAME, PORTABLE_MEMBER, PROBE_MEMBER
+from ptychopinn.core.bundle import (
+    build_manifest,
+    check_native_matches_portable,
+    open_model_bundle,
+    package_versions,
+    validate_portable,
+    write_model_bundle,
+)
+from ptychopinn.core.constants import BUNDLE_NAME
 from ptychopinn.core.history import record_epoch
-from ptychopinn.data import BundleError, GroupedData, read_bundle, write_bundle
-from ptychopinn.data.bundle import load_portable, save_portable
+from ptychopinn.data import BundleError, GroupedData, read_bundle
 
 from .errors import ModelMismatchError
 from .model import PtychoPINN
@@ -58,7 +61,6 @@ def train(
     execution: ExecutionConfig | None = None,
     *,
     ckpt_path: str | Path | None = None,
-    save: bool = True,
     on_epoch_end: Callable[[int, Any], bool | None] | None = None,
 ) -> TrainResult:
     """Train a PtychoPINN on ``train`` (validation split per config), evaluate on ``test``.
@@ -66,10 +68,10 @@ def train(
     Args:
         train: grouped training data (B, N, N, C).
         test: grouped test data or None; its loss is logged as ``test_loss`` in the history.
-        config: training configuration (its ``output_dir`` receives logs, checkpoints, bundle).
+        config: training configuration (its ``output_dir`` receives logs and checkpoints;
+            the bundle is the caller's to write, :func:`save_bundle`).
         execution: devices, precision, logging; defaults to ``ExecutionConfig()``.
         ckpt_path: resume from this checkpoint; ``"last"`` means ``output_dir/checkpoints/last.ckpt``.
-        save: write ``output_dir/wts.h5.zip`` (global rank 0 only).
         on_epoch_end: called as ``on_epoch_end(epoch, model)`` (epoch from 0) after every
             training epoch with the :class:`PtychoPINN` being trained (usable with
             :func:`predict`); returning True stops training after that epoch.
@@ -134,16 +136,12 @@ def train(
     last = Path(cb.last_model_path) if cb is not None and cb.last_model_path else None
     model = module.model.cpu()
     model.training_config = cfg
-    bundle_path = None
-    if save and trainer.is_global_zero:
-        bundle_path = save_bundle(model, output_dir / BUNDLE_NAME)
     return TrainResult(
         model=model,
         history=history.history,
         output_dir=output_dir,
         best_checkpoint=best,
         last_checkpoint=last,
-        bundle_path=bundle_path,
         extras={"trainer": trainer, "global_rank": trainer.global_rank, **_health_extras(trainer)},
     )
 
@@ -220,94 +218,52 @@ def export_weights(model: Any) -> dict[str, np.ndarray]:
 
 
 def import_weights(model: Any, weights: dict[str, np.ndarray]) -> None:
-    """Load canonical weights (exactly the plan's names and shapes) into ``model``; strict."""
+    """Load canonical weights (exactly the plan's names and shapes) into ``model``; strict.
+
+    Every weight is checked first (``ptychopinn.core.bundle.validate_portable``):
+    a failed import leaves the model unchanged.
+    """
     net = _as_model(model)
-    expected = net.plan.parameter_shapes()
-    missing = sorted(set(expected) - set(weights))
-    extra = sorted(set(weights) - set(expected))
-    if missing or extra:
-        raise ModelMismatchError(
-            f"portable weights do not match the layer plan (N={net.N}, gridsize="
-            f"{net.config.gridsize}): missing {missing[:6]}, unexpected {extra[:6]}"
-        )
-    for name, shape in expected.items():
-        got = tuple(np.shape(weights[name]))
-        if got != tuple(shape):
-            raise ModelMismatchError(
-                f"portable weight {name!r} has shape {got}, the model expects {tuple(shape)}"
-            )
-    params = net.canonical_parameters()
+    checked = validate_portable(
+        weights,
+        net.plan.parameter_shapes(),
+        model=f"N={net.N}, gridsize={net.config.gridsize}",
+    )
     with torch.no_grad():
-        for name, target in params.items():
-            value = np.asarray(weights[name])
+        for name, target in net.canonical_parameters().items():
             dtype = torch.complex64 if name == "probe" else torch.float32
-            if name != "probe" and np.iscomplexobj(value):
-                raise ModelMismatchError(f"portable weight {name!r} must be real")
-            if not np.all(np.isfinite(value)):
-                raise ModelMismatchError(f"portable weight {name!r} holds non-finite values")
-            target.copy_(torch.as_tensor(value, dtype=dtype).to(target.dtype))
+            target.copy_(torch.as_tensor(checked[name], dtype=dtype).to(target.dtype))
 
 
 # ------------------------------------------------------------------------ bundles
-def _versions() -> dict[str, str]:
-    versions = {"torch": torch.__version__}
-    for dist in ("ptycho-torch", "ptycho-config", "ptycho-data", "lightning", "safetensors"):
-        try:
-            versions[dist] = _dist_version(dist)
-        except PackageNotFoundError:  # pragma: no cover - all are dependencies
-            versions[dist] = "unknown"
-    return versions
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    return buf.getvalue()
-
-
 def save_bundle(model: Any, path: str | Path) -> Path:
     """Write ``wts.h5.zip``: manifest, ``weights.safetensors``, ``portable.npz``, ``probe.npy``.
 
-    Atomic (temporary file + rename, via ``ptychopinn.data.bundle.write_bundle``).
+    Atomic (temporary file + rename). Manifest and members: ``ptychopinn.core.bundle``.
     """
     net = _as_model(model)
-    tc = net.training_config or TrainingConfig(model=net.config, backend=BACKEND_NAME)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    portable = export_weights(net)
-    manifest = {
-        "backend": BACKEND_NAME,
-        "config": tc.to_dict(),
-        "intensity_scale": float(net.s0),
-        "intensity_scale_trained": float(torch.exp(net.log_scale.detach())),
-        "norm_factor": float(net.norm_factor),
-        "N": net.N,
-        "gridsize": net.config.gridsize,
-        "package_versions": _versions(),
-        "layer_plan": layer_plan(net.config).to_dict(),
-    }
-    members = {
-        NATIVE_MEMBER: st_save(state),
-        PORTABLE_MEMBER: save_portable(portable),
-        PROBE_MEMBER: _npy_bytes(portable["probe"]),
-    }
-    return write_bundle(path, manifest, members)
+    manifest = build_manifest(
+        backend=BACKEND_NAME,
+        config=net.training_config or TrainingConfig(model=net.config, backend=BACKEND_NAME),
+        intensity_scale=float(net.s0),
+        intensity_scale_trained=float(torch.exp(net.log_scale.detach())),
+        norm_factor=float(net.norm_factor),
+        versions=package_versions(
+            {"torch": torch.__version__}, ("ptycho-torch", "lightning", "safetensors")
+        ),
+    )
+    return write_model_bundle(path, manifest, NATIVE_MEMBER, st_save(state), export_weights(net))
 
 
-def _manifest_float(manifest: dict[str, Any], key: str, path: Path) -> float:
+def _load_native(net: PtychoPINN, data: bytes, path: Path) -> None:
+    """Load the safetensors state into ``net``; refuse invalid, misfitting or non-finite ones."""
     try:
-        value = float(manifest[key])
-    except (KeyError, TypeError, ValueError):
-        raise BundleError(f"{path}: manifest key {key!r} is missing or not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise BundleError(f"{path}: manifest key {key!r} must be finite and > 0, got {value}")
-    return value
-
-
-def _check_native(
-    net: PtychoPINN, state: dict[str, torch.Tensor], portable: bytes | None, path: Path
-) -> None:
-    """Refuse non-finite native weights, and native weights that disagree with
-    ``portable.npz`` (one bundle must give one model on either backend), as TF does."""
+        state = st_load(data)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise BundleError(
+            f"{path}: member {NATIVE_MEMBER!r} is not valid safetensors: {exc}"
+        ) from None
     for name, value in state.items():
         if (value.is_floating_point() or value.is_complex()) and not bool(
             torch.isfinite(value).all()
@@ -316,14 +272,10 @@ def _check_native(
                 f"{path}: member {NATIVE_MEMBER!r}, tensor {name!r}: expected finite weights, "
                 f"found NaN or inf in shape {tuple(value.shape)}"
             )
-    if portable is None:
-        return
-    native = export_weights(net)
-    for name, value in load_portable(portable).items():
-        if name not in native or not np.array_equal(native[name], value):
-            raise BundleError(
-                f"{path}: members {NATIVE_MEMBER!r} and {PORTABLE_MEMBER!r} disagree on {name!r}"
-            )
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelMismatchError(f"{path}: member {NATIVE_MEMBER!r} does not fit: {exc}") from None
 
 
 def load_bundle(
@@ -331,64 +283,42 @@ def load_bundle(
 ) -> PtychoPINN:
     """Load a bundle written by either backend (TensorFlow ones through ``portable.npz``).
 
-    Strict: every canonical weight must be present with its shape; hashes are
-    verified and pickled members refused by ``read_bundle``. ``expect_N`` /
-    ``expect_gridsize`` make a mismatch with the data an error at load time.
+    Strict and safe (``ptychopinn.core.bundle.open_model_bundle``): hashes verified
+    and pickles refused, every canonical weight checked, native weights cross-checked
+    against ``portable.npz``. ``expect_N`` / ``expect_gridsize`` make a mismatch with
+    the data an error at load time.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        BundleError: corrupt, truncated, tampered, pickled or inconsistent bundle.
+        ModelMismatchError: weights that do not fit the configured model.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model bundle not found: {path}")
-    bundle = read_bundle(path)
-    manifest = bundle.manifest
-    backend = manifest.get("backend")
-    try:
-        config = TrainingConfig.from_dict(manifest["config"])
-    except KeyError:
-        raise BundleError(f"{path}: manifest has no 'config'") from None
-    except (TypeError, ValueError) as exc:
-        raise BundleError(f"{path}: manifest 'config' is invalid: {exc}") from None
-    mc = config.model
-    for key, want in (("N", expect_N), ("gridsize", expect_gridsize)):
-        have = getattr(mc, key)
-        if manifest.get(key, have) != have:
-            raise BundleError(f"{path}: manifest {key}={manifest.get(key)} disagrees with config")
-        if want is not None and want != have:
-            raise ModelMismatchError(
-                f"{path}: the bundle was trained with {key}={have}, but {key}={want} was expected"
-            )
-    s0 = _manifest_float(manifest, "intensity_scale", path)
-    nf = _manifest_float(manifest, "norm_factor", path)
+    loaded = open_model_bundle(
+        path,
+        backend=BACKEND_NAME,
+        native_member=NATIVE_MEMBER,
+        expect_N=expect_N,
+        expect_gridsize=expect_gridsize,
+    )
+    config = loaded.config
     net = PtychoPINN(
-        mc,
+        config.model,
         None,
-        s0,
-        nf,
+        loaded.intensity_scale,
+        loaded.norm_factor,
         probe_trainable=config.probe_trainable,
         intensity_scale_trainable=config.intensity_scale_trainable,
         seed=config.seed,
     )
     net.training_config = config
-    if backend == BACKEND_NAME and NATIVE_MEMBER in bundle.members:
-        try:
-            state = st_load(bundle.members[NATIVE_MEMBER])
-        except (SafetensorError, ValueError, RuntimeError) as exc:
-            raise BundleError(
-                f"{path}: member {NATIVE_MEMBER!r} is not valid safetensors: {exc}"
-            ) from None
-        try:
-            net.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise ModelMismatchError(
-                f"{path}: member {NATIVE_MEMBER!r} does not fit: {exc}"
-            ) from None
-        _check_native(net, state, bundle.members.get(PORTABLE_MEMBER), path)
-    elif PORTABLE_MEMBER in bundle.members:
-        import_weights(net, load_portable(bundle.members[PORTABLE_MEMBER]))
-    else:
-        raise BundleError(
-            f"{path}: a {backend!r} bundle without {PORTABLE_MEMBER!r} cannot be loaded by the "
-            f"PyTorch backend; the TensorFlow ('tensorflow') and PyTorch ('pytorch') backends "
-            f"exchange weights only through {PORTABLE_MEMBER!r}"
+    try:
+        import_weights(net, loaded.portable)
+    except ModelMismatchError as exc:
+        raise ModelMismatchError(f"{loaded.path}: {exc}") from None
+    if loaded.native is not None:
+        _load_native(net, loaded.native, loaded.path)
+        check_native_matches_portable(
+            export_weights(net), loaded.portable, loaded.path, NATIVE_MEMBER
         )
     net.eval()
     return net
