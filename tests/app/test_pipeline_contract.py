@@ -176,3 +176,23 @@ def test_evaluate_without_truth_phase_structure_says_so(tmp_path, tiny_data, cap
                  "--truth", str(tmp_path / "truth.npy"), "-o", str(tmp_path / "ev2")])  # fmt: skip
     assert code == 0 and "registration shift" not in capsys.readouterr().out
     assert json.loads((tmp_path / "ev2" / "metrics.json").read_text())["shift"] is None
+
+
+def test_train_takes_the_photon_count_from_the_data_unless_given(tmp_path, numpy_backend):
+    """The one policy (``ptychopinn.data.photon_count``): a 1e6-photon scan trains at
+    s0 = sqrt(1e6)/32 by default, and a typed 1e9 (the old default) is honoured."""
+    from ptychopinn.data.physics import intensity_scale_closed_form
+
+    paths = pipeline.simulate_files(
+        tmp_path / "sim", n_images=32, N=64, object_size=160, nphotons=1e6, seed=1
+    )
+    logged: list[str] = []
+    for name, nphotons, want in (("auto", None, 1e6), ("typed", 1e9, 1e9)):
+        overrides = {"training.nepochs": 1, "training.output_dir": str(tmp_path / name)}
+        if nphotons is not None:
+            overrides["training.nphotons"] = nphotons
+        configs = ptychopinn.config.load_config(None, overrides)
+        run = pipeline.train(configs, paths["train"], log=logged.append)
+        assert run.model.intensity_scale == pytest.approx(intensity_scale_closed_form(want, 64))
+    assert any("nphotons 1e+06 (from the data's metadata)" in line for line in logged), logged
+    assert any("nphotons 1e+09 (as configured)" in line for line in logged), logged

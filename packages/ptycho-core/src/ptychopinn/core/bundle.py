@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import io
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from .errors import ModelMismatchError
 
 __all__ = [
     "BACKEND_NAMES",
+    "BundleFormat",
     "LoadedBundle",
     "build_manifest",
     "check_native_matches_portable",
@@ -48,6 +50,8 @@ __all__ = [
 BACKEND_NAMES = {"tensorflow": "TensorFlow", "pytorch": "PyTorch"}
 
 _SHARED_DISTRIBUTIONS = ("ptycho-config", "ptycho-data", "ptycho-core")
+
+ModelT = TypeVar("ModelT")
 
 
 def package_versions(
@@ -148,6 +152,19 @@ class LoadedBundle:
     against a model; :func:`validate_portable` does that)."""
     native: bytes | None
     """The native weights when the bundle was written by the loading backend, else None."""
+
+    def model_arguments(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` for both backends' model constructors:
+        ``(model config, probe=None, s0, norm factor)`` and the trainability flags and
+        seed of the config (the probe comes with the portable weights)."""
+        config = self.config
+        args = (config.model, None, self.intensity_scale, self.norm_factor)
+        kwargs = {
+            "probe_trainable": config.probe_trainable,
+            "intensity_scale_trainable": config.intensity_scale_trainable,
+            "seed": config.seed,
+        }
+        return args, kwargs
 
 
 def open_model_bundle(
@@ -284,3 +301,110 @@ def check_native_matches_portable(
             raise BundleError(
                 f"{path}: members {native_member!r} and {PORTABLE_MEMBER!r} disagree on {name!r}"
             )
+
+
+class BundleFormat(ABC, Generic[ModelT]):
+    """How one backend's models go into and out of a bundle: the framework hooks.
+
+    A backend subclasses this with its name, its native member and the framework
+    code (build a model, native weight bytes in and out, canonical weights in and
+    out); :meth:`save` and :meth:`load` are the rest, written once here. The
+    subclass is stateless: each backend keeps one module-level instance.
+    """
+
+    backend: ClassVar[str]
+    """The backend's registry name (manifest ``backend``)."""
+    native_member: ClassVar[str]
+    """The bundle member with the backend's native weights."""
+
+    def as_model(self, model: Any) -> ModelT:
+        """``model`` as the backend's model type (e.g. unwrapping a TrainResult); raise
+        TypeError for anything else. The identity unless a backend overrides it."""
+        return model  # type: ignore[no-any-return]
+
+    @abstractmethod
+    def versions(self) -> dict[str, str]:
+        """The manifest's ``package_versions`` (:func:`package_versions`)."""
+
+    @abstractmethod
+    def manifest_values(self, model: ModelT) -> tuple[TrainingConfig, float, float]:
+        """``(training config, s0, norm factor)`` of ``model``."""
+
+    @abstractmethod
+    def native_bytes(self, model: ModelT) -> bytes:
+        """``model``'s weights in the backend's safe native form (no pickle)."""
+
+    @abstractmethod
+    def build(self, loaded: LoadedBundle) -> ModelT:
+        """A fresh model of ``loaded.config`` at ``loaded.intensity_scale``/``norm_factor``."""
+
+    @abstractmethod
+    def load_native(self, model: ModelT, data: bytes, path: Path) -> None:
+        """Load native weight bytes into ``model``; raise BundleError/ModelMismatchError
+        naming ``path`` and the member when they are invalid or do not fit."""
+
+    @abstractmethod
+    def export_weights(self, model: ModelT) -> dict[str, np.ndarray]:
+        """Every parameter under its canonical name and layout."""
+
+    @abstractmethod
+    def import_weights(self, model: ModelT, weights: Mapping[str, np.ndarray]) -> None:
+        """Set canonical weights (strict and atomic, :func:`validate_portable`)."""
+
+    def save(self, model: Any, path: str | PathLike[str]) -> Path:
+        """Write ``wts.h5.zip`` atomically: manifest, native weights, ``portable.npz``,
+        ``probe.npy``; the trained scale is ``exp(log_scale)`` of the portable weights.
+        An existing file at ``path`` is replaced only by a complete new bundle."""
+        model = self.as_model(model)
+        config, s0, norm_factor = self.manifest_values(model)
+        portable = self.export_weights(model)
+        manifest = build_manifest(
+            backend=self.backend,
+            config=config,
+            intensity_scale=s0,
+            intensity_scale_trained=math.exp(float(portable["log_scale"])),
+            norm_factor=norm_factor,
+            versions=self.versions(),
+        )
+        return write_model_bundle(
+            path, manifest, self.native_member, self.native_bytes(model), portable
+        )
+
+    def load(
+        self,
+        path: str | PathLike[str],
+        *,
+        expect_N: int | None = None,
+        expect_gridsize: int | None = None,
+    ) -> ModelT:
+        """Load a bundle of either backend (another backend's through ``portable.npz``).
+
+        Strict and safe: :func:`open_model_bundle` (hashes, pickles, config, scales,
+        members), the portable weights imported into a model built from the
+        manifest's config (no code deserialised), then for the backend's own bundles
+        the native weights loaded and cross-checked against ``portable.npz``.
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            BundleError: corrupt, truncated, tampered, pickled or inconsistent bundle.
+            ModelMismatchError: weights that do not fit the configured model, or an
+                N/gridsize other than ``expect_N``/``expect_gridsize``.
+        """
+        loaded = open_model_bundle(
+            path,
+            backend=self.backend,
+            native_member=self.native_member,
+            expect_N=expect_N,
+            expect_gridsize=expect_gridsize,
+        )
+        model = self.build(loaded)
+        try:
+            self.import_weights(model, loaded.portable)
+        except ModelMismatchError as exc:
+            raise ModelMismatchError(f"{loaded.path}: {exc}") from None
+        if loaded.native is not None:
+            self.load_native(model, loaded.native, loaded.path)
+            check_native_matches_portable(
+                self.export_weights(model), loaded.portable, loaded.path, self.native_member
+            )
+        return model

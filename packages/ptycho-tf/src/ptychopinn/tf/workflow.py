@@ -6,7 +6,7 @@ backend (``ptychopinn.tf.backend``).
 The surface is the PyTorch backend's (INTERFACES.md "Backends"); arrays cross it
 channels-last as NumPy ``(B, N, N, C)``.
 
-Bundles (``wts.h5.zip``, via ``ptychopinn.data.bundle``): ``manifest.json`` (backend,
+Bundles (``wts.h5.zip``, via ``ptychopinn.core.bundle.BundleFormat``): ``manifest.json`` (backend,
 the full TrainingConfig, s0, norm factor, N, gridsize, versions, layer plan),
 ``weights.weights.h5`` (Keras native, HDF5: no code is ever deserialised — the model
 is rebuilt from the manifest's config), ``portable.npz`` (canonical names/layouts)
@@ -17,7 +17,6 @@ agree with ``portable.npz``. A PyTorch bundle loads through ``portable.npz``.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,8 @@ from tqdm.auto import tqdm
 
 from ptychopinn.config import TrainingConfig
 from ptychopinn.core import check_data, stitch_at_group_centres
-from ptychopinn.core.bundle import (
-    build_manifest,
-    check_native_matches_portable,
-    open_model_bundle,
-    package_versions,
-    write_model_bundle,
-)
+from ptychopinn.core.bundle import BundleFormat, LoadedBundle, package_versions
 from ptychopinn.core.constants import BUNDLE_NAME
-from ptychopinn.core.errors import ModelMismatchError
 from ptychopinn.data import BundleError, GroupedData
 
 from .model import PtychoModel, build_model
@@ -109,101 +101,62 @@ def predict(
 
 
 # ------------------------------------------------------------------------ bundles
-def _training_config(net: PtychoModel) -> TrainingConfig:
-    stored = net.metadata.get("training_config")
-    if stored is not None:
-        return TrainingConfig.from_dict(stored)
-    return TrainingConfig(
-        model=net.config,
-        probe_trainable=net.probe_trainable,
-        intensity_scale_trainable=net.intensity_scale_trainable,
-        backend=BACKEND_NAME,
-    )
+class _KerasBundle(BundleFormat[PtychoModel]):
+    """The Keras side of a bundle (the rest is ``ptychopinn.core.bundle.BundleFormat``)."""
 
+    # Framework hooks that are the backend's public functions already.
+    as_model = staticmethod(_as_model)
+    export_weights = staticmethod(export_weights)
+    import_weights = staticmethod(import_weights)
+    backend = BACKEND_NAME
+    native_member = NATIVE_MEMBER
 
-def _native_bytes(net: PtychoModel) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="ptychopinn-tf-") as tmp:
-        path = Path(tmp) / NATIVE_MEMBER
-        net.autoencoder.save_weights(path)
-        return path.read_bytes()
+    def versions(self) -> dict[str, str]:
+        return package_versions({"tensorflow": tf.__version__}, ("ptycho-tf", "keras"))
 
-
-def save_bundle(model: Any, path: str | Path) -> Path:
-    """Write ``wts.h5.zip``: manifest, ``weights.weights.h5``, ``portable.npz``, ``probe.npy``.
-
-    Atomic (temporary file + rename): an existing bundle at ``path`` is replaced only
-    by a complete new one. Manifest and members: ``ptychopinn.core.bundle``.
-    """
-    net = _as_model(model)
-    portable = export_weights(net)
-    manifest = build_manifest(
-        backend=BACKEND_NAME,
-        config=_training_config(net),
-        intensity_scale=float(net.intensity_scale),
-        intensity_scale_trained=math.exp(float(portable["log_scale"])),
-        norm_factor=float(net.norm_factor),
-        versions=package_versions({"tensorflow": tf.__version__}, ("ptycho-tf", "keras")),
-    )
-    return write_model_bundle(path, manifest, NATIVE_MEMBER, _native_bytes(net), portable)
-
-
-def _load_native(net: PtychoModel, data: bytes, path: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="ptychopinn-tf-") as tmp:
-        file = Path(tmp) / NATIVE_MEMBER
-        file.write_bytes(data)
-        try:
-            net.autoencoder.load_weights(file)
-        except Exception as exc:  # h5py/Keras raise many types for a bad file
-            raise BundleError(
-                f"{path}: member {NATIVE_MEMBER!r} does not fit this model: {type(exc).__name__}: {exc}"
-            ) from None
-
-
-def load_bundle(
-    path: str | Path, *, expect_N: int | None = None, expect_gridsize: int | None = None
-) -> PtychoModel:
-    """Load a bundle written by either backend (PyTorch ones through ``portable.npz``).
-
-    Strict and safe (``ptychopinn.core.bundle.open_model_bundle``): hashes verified and
-    pickles refused, the model rebuilt from the manifest's config (no code
-    deserialised), every canonical weight checked, native weights cross-checked
-    against ``portable.npz``. ``expect_N`` / ``expect_gridsize`` turn a mismatch with
-    the data into an error at load time.
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        BundleError: corrupt, truncated, tampered, pickled or inconsistent bundle.
-        ModelMismatchError: weights that do not fit the configured model.
-    """
-    loaded = open_model_bundle(
-        path,
-        backend=BACKEND_NAME,
-        native_member=NATIVE_MEMBER,
-        expect_N=expect_N,
-        expect_gridsize=expect_gridsize,
-    )
-    config = loaded.config
-    net = build_model(
-        config.model,
-        None,
-        loaded.intensity_scale,
-        loaded.norm_factor,
-        probe_trainable=config.probe_trainable,
-        intensity_scale_trainable=config.intensity_scale_trainable,
-        seed=config.seed,
-    )
-    net.metadata["training_config"] = config.to_dict()
-    net.metadata["source_backend"] = loaded.backend
-    try:
-        import_weights(net, loaded.portable)
-    except ModelMismatchError as exc:
-        raise ModelMismatchError(f"{loaded.path}: {exc}") from None
-    if loaded.native is not None:
-        _load_native(net, loaded.native, loaded.path)
-        check_native_matches_portable(
-            export_weights(net), loaded.portable, loaded.path, NATIVE_MEMBER
+    def manifest_values(self, model: PtychoModel) -> tuple[TrainingConfig, float, float]:
+        stored = model.metadata.get("training_config")
+        config = (
+            TrainingConfig.from_dict(stored)
+            if stored is not None
+            else TrainingConfig(
+                model=model.config,
+                probe_trainable=model.probe_trainable,
+                intensity_scale_trainable=model.intensity_scale_trainable,
+                backend=BACKEND_NAME,
+            )
         )
-    return net
+        return config, float(model.intensity_scale), float(model.norm_factor)
+
+    def native_bytes(self, model: PtychoModel) -> bytes:
+        with tempfile.TemporaryDirectory(prefix="ptychopinn-tf-") as tmp:
+            path = Path(tmp) / NATIVE_MEMBER
+            model.autoencoder.save_weights(path)
+            return path.read_bytes()
+
+    def build(self, loaded: LoadedBundle) -> PtychoModel:
+        args, kwargs = loaded.model_arguments()
+        net = build_model(*args, **kwargs)
+        net.metadata["training_config"] = loaded.config.to_dict()
+        net.metadata["source_backend"] = loaded.backend
+        return net
+
+    def load_native(self, model: PtychoModel, data: bytes, path: Path) -> None:
+        with tempfile.TemporaryDirectory(prefix="ptychopinn-tf-") as tmp:
+            file = Path(tmp) / NATIVE_MEMBER
+            file.write_bytes(data)
+            try:
+                model.autoencoder.load_weights(file)
+            except Exception as exc:  # h5py/Keras raise many types for a bad file
+                raise BundleError(
+                    f"{path}: member {NATIVE_MEMBER!r} does not fit this model: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
+
+
+_BUNDLE = _KerasBundle()
+save_bundle = _BUNDLE.save
+load_bundle = _BUNDLE.load
 
 
 #: ``stitch(patches, data, crop)``: the patches at the group centres (``ptychopinn.core``).

@@ -10,7 +10,7 @@ Arrays cross this boundary channels-last as NumPy: ``(B, N, N, C)``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,10 @@ import torch
 from ptychopinn.config import ExecutionConfig, TrainingConfig
 from ptychopinn.core import TrainResult, check_data, stitch_at_group_centres
 from ptychopinn.core.bundle import (
-    build_manifest,
-    check_native_matches_portable,
-    open_model_bundle,
+    BundleFormat,
+    LoadedBundle,
     package_versions,
     validate_portable,
-    write_model_bundle,
 )
 from ptychopinn.core.constants import BUNDLE_NAME
 from ptychopinn.core.history import record_epoch
@@ -217,7 +215,7 @@ def export_weights(model: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def import_weights(model: Any, weights: dict[str, np.ndarray]) -> None:
+def import_weights(model: Any, weights: Mapping[str, np.ndarray]) -> None:
     """Load canonical weights (exactly the plan's names and shapes) into ``model``; strict.
 
     Every weight is checked first (``ptychopinn.core.bundle.validate_portable``):
@@ -236,92 +234,59 @@ def import_weights(model: Any, weights: dict[str, np.ndarray]) -> None:
 
 
 # ------------------------------------------------------------------------ bundles
-def save_bundle(model: Any, path: str | Path) -> Path:
-    """Write ``wts.h5.zip``: manifest, ``weights.safetensors``, ``portable.npz``, ``probe.npy``.
+class _TorchBundle(BundleFormat[PtychoPINN]):
+    """The torch side of a bundle (the rest is ``ptychopinn.core.bundle.BundleFormat``)."""
 
-    Atomic (temporary file + rename). Manifest and members: ``ptychopinn.core.bundle``.
-    """
-    net = _as_model(model)
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    manifest = build_manifest(
-        backend=BACKEND_NAME,
-        config=net.training_config or TrainingConfig(model=net.config, backend=BACKEND_NAME),
-        intensity_scale=float(net.s0),
-        intensity_scale_trained=float(torch.exp(net.log_scale.detach())),
-        norm_factor=float(net.norm_factor),
-        versions=package_versions(
-            {"torch": torch.__version__}, ("ptycho-torch", "lightning", "safetensors")
-        ),
-    )
-    return write_model_bundle(path, manifest, NATIVE_MEMBER, st_save(state), export_weights(net))
+    backend = BACKEND_NAME
+    native_member = NATIVE_MEMBER
+    as_model = staticmethod(_as_model)
+    export_weights = staticmethod(export_weights)
+    import_weights = staticmethod(import_weights)
 
+    def versions(self) -> dict[str, str]:
+        extra = ("ptycho-torch", "lightning", "safetensors")
+        return package_versions({"torch": torch.__version__}, extra)
 
-def _load_native(net: PtychoPINN, data: bytes, path: Path) -> None:
-    """Load the safetensors state into ``net``; refuse invalid, misfitting or non-finite ones."""
-    try:
-        state = st_load(data)
-    except (SafetensorError, ValueError, RuntimeError) as exc:
-        raise BundleError(
-            f"{path}: member {NATIVE_MEMBER!r} is not valid safetensors: {exc}"
-        ) from None
-    for name, value in state.items():
-        if (value.is_floating_point() or value.is_complex()) and not bool(
-            torch.isfinite(value).all()
-        ):
+    def manifest_values(self, model: PtychoPINN) -> tuple[TrainingConfig, float, float]:
+        config = model.training_config or TrainingConfig(model=model.config, backend=BACKEND_NAME)
+        return config, float(model.s0), float(model.norm_factor)
+
+    def native_bytes(self, model: PtychoPINN) -> bytes:
+        return st_save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+
+    def build(self, loaded: LoadedBundle) -> PtychoPINN:
+        args, kwargs = loaded.model_arguments()
+        net = PtychoPINN(*args, **kwargs)
+        net.training_config = loaded.config
+        return net.eval()
+
+    def load_native(self, model: PtychoPINN, data: bytes, path: Path) -> None:
+        """The safetensors state, refused when invalid, non-finite or misfitting."""
+        try:
+            state = st_load(data)
+        except (SafetensorError, ValueError, RuntimeError) as exc:
             raise BundleError(
-                f"{path}: member {NATIVE_MEMBER!r}, tensor {name!r}: expected finite weights, "
-                f"found NaN or inf in shape {tuple(value.shape)}"
-            )
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ModelMismatchError(f"{path}: member {NATIVE_MEMBER!r} does not fit: {exc}") from None
+                f"{path}: member {NATIVE_MEMBER!r} is not valid safetensors: {exc}"
+            ) from None
+        for name, value in state.items():
+            if (value.is_floating_point() or value.is_complex()) and not bool(
+                torch.isfinite(value).all()
+            ):
+                raise BundleError(
+                    f"{path}: member {NATIVE_MEMBER!r}, tensor {name!r}: expected finite "
+                    f"weights, found NaN or inf in shape {tuple(value.shape)}"
+                )
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ModelMismatchError(
+                f"{path}: member {NATIVE_MEMBER!r} does not fit: {exc}"
+            ) from None
 
 
-def load_bundle(
-    path: str | Path, *, expect_N: int | None = None, expect_gridsize: int | None = None
-) -> PtychoPINN:
-    """Load a bundle written by either backend (TensorFlow ones through ``portable.npz``).
-
-    Strict and safe (``ptychopinn.core.bundle.open_model_bundle``): hashes verified
-    and pickles refused, every canonical weight checked, native weights cross-checked
-    against ``portable.npz``. ``expect_N`` / ``expect_gridsize`` make a mismatch with
-    the data an error at load time.
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        BundleError: corrupt, truncated, tampered, pickled or inconsistent bundle.
-        ModelMismatchError: weights that do not fit the configured model.
-    """
-    loaded = open_model_bundle(
-        path,
-        backend=BACKEND_NAME,
-        native_member=NATIVE_MEMBER,
-        expect_N=expect_N,
-        expect_gridsize=expect_gridsize,
-    )
-    config = loaded.config
-    net = PtychoPINN(
-        config.model,
-        None,
-        loaded.intensity_scale,
-        loaded.norm_factor,
-        probe_trainable=config.probe_trainable,
-        intensity_scale_trainable=config.intensity_scale_trainable,
-        seed=config.seed,
-    )
-    net.training_config = config
-    try:
-        import_weights(net, loaded.portable)
-    except ModelMismatchError as exc:
-        raise ModelMismatchError(f"{loaded.path}: {exc}") from None
-    if loaded.native is not None:
-        _load_native(net, loaded.native, loaded.path)
-        check_native_matches_portable(
-            export_weights(net), loaded.portable, loaded.path, NATIVE_MEMBER
-        )
-    net.eval()
-    return net
+_BUNDLE = _TorchBundle()
+save_bundle = _BUNDLE.save
+load_bundle = _BUNDLE.load
 
 
 #: ``stitch(patches, data, crop)``: the patches at the group centres (``ptychopinn.core``).

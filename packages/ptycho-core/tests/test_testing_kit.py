@@ -1,0 +1,57 @@
+"""The conformance kit (``ptychopinn.core.testing``) runs without any framework, passes
+a NumPy backend that keeps the contract, and fails one that breaks it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from core_fake_backend import KitBackend
+
+from ptychopinn.core import ModelMismatchError
+from ptychopinn.core.testing import BackendConformance
+
+
+class TestKitBackendConformance(BackendConformance):
+    def make_backend(self) -> KitBackend:
+        return KitBackend()
+
+
+class _NonAtomicImport(KitBackend):
+    def import_weights(self, model, weights):  # assigns as it checks: not atomic
+        for k, v in weights.items():
+            if not np.all(np.isfinite(v)):
+                raise ModelMismatchError(k)
+            model.weights[k] = v
+
+
+class _WritesBundle(KitBackend):
+    def train(self, *args, **kwargs):
+        result = super().train(*args, **kwargs)
+        self.save_bundle(result.model, result.output_dir / "wts.h5.zip")
+        return result
+
+
+@pytest.mark.parametrize(
+    ("backend_class", "test_name"),
+    [
+        (_NonAtomicImport, "test_failed_import_leaves_the_model_unchanged"),
+        (_WritesBundle, "test_train_does_not_write_the_bundle"),
+    ],
+)
+def test_the_kit_fails_a_backend_that_breaks_the_contract(backend_class, test_name, tmp_path):
+    kit = type("Kit", (BackendConformance,), {"make_backend": lambda self: backend_class()})
+    trained = kit().run_training(tmp_path)
+    with pytest.raises(AssertionError):
+        getattr(kit(), test_name)(trained)
+
+
+def test_the_kit_imports_no_framework():
+    code = (
+        "import sys, ptychopinn.core.testing; "
+        "bad = [m for m in ('torch', 'tensorflow', 'keras', 'lightning') if m in sys.modules]; "
+        "sys.exit(str(bad) if bad else 0)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

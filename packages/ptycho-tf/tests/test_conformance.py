@@ -1,0 +1,11 @@
+"""The TensorFlow backend passes the backend conformance kit (``ptychopinn.core.testing``)."""
+
+from __future__ import annotations
+
+from ptychopinn.core.testing import BackendConformance
+from ptychopinn.tf import TensorFlowBackend
+
+
+class TestTensorFlowConformance(BackendConformance):
+    def make_backend(self) -> TensorFlowBackend:
+        return TensorFlowBackend()
