@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -282,3 +284,33 @@ def test_support_threshold_is_ptycho_configs() -> None:
     import ptychopinn.config.constants
 
     assert physics.SUPPORT_THRESHOLD is ptychopinn.config.constants.SUPPORT_THRESHOLD
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0])
+def test_gaussian_smooth_matches_scipy_with_zero_padding(sigma) -> None:
+    """The reference is scipy's Gaussian filter with zeros outside and the same taps
+    (scipy's radius int(4σ + 0.5) equals ceil(4σ) for these σ)."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    field = rng.normal(size=(2, 16, 12)) + 1j * rng.normal(size=(2, 16, 12))
+    got = physics.gaussian_smooth(field, sigma)
+    for b in range(2):
+        for part in (np.real, np.imag):
+            want = gaussian_filter(part(field[b]), sigma, mode="constant", truncate=4.0)
+            np.testing.assert_allclose(part(got[b]), want, rtol=1e-12, atol=1e-12)
+    k = physics.gaussian_kernel(sigma)
+    assert len(k) == 2 * math.ceil(4 * sigma) + 1 and k.sum() == pytest.approx(1.0)
+
+
+def test_gaussian_smooth_identity_impulse_and_dtype() -> None:
+    field = np.zeros((9, 9), np.float32)
+    field[4, 4] = 1.0
+    np.testing.assert_array_equal(physics.gaussian_smooth(field, 0.0), field)
+    k = physics.gaussian_kernel(1.0)
+    out = physics.gaussian_smooth(field, 1.0)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, np.outer(k, k), rtol=1e-6)  # radius 4: the whole kernel
+    assert physics.gaussian_smooth(field.astype(np.complex64), 1.0).dtype == np.complex64
+    with pytest.raises(ValueError, match="sigma"):
+        physics.gaussian_kernel(float("nan"))

@@ -221,3 +221,18 @@ def test_gradient_of_diffract_is_finite_at_zero():
     with tf.GradientTape() as tape:
         y = tf.reduce_sum(ph.diffract(x))
     assert np.all(np.isfinite(tape.gradient(y, x).numpy()))
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.7, 1.0, 2.5])
+def test_gaussian_smooth_matches_the_numpy_reference(sigma):
+    """``layers.gaussian_smooth`` (the probe smoothing of ModelConfig.gaussian_smoothing_sigma)
+    against ``ptychopinn.data.physics.gaussian_smooth``: real and complex fields."""
+    from ptychopinn.tf.layers import gaussian_smooth
+
+    rng = np.random.default_rng(1)
+    field = (rng.normal(size=(32, 24)) + 1j * rng.normal(size=(32, 24))).astype(np.complex64)
+    want = ref.gaussian_smooth(field.astype(np.complex128), sigma)
+    got = gaussian_smooth(tf.constant(field), sigma)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+    real = gaussian_smooth(tf.constant(field.real), sigma)
+    np.testing.assert_allclose(np.asarray(real), want.real, rtol=1e-5, atol=1e-5)

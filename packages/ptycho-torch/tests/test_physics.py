@@ -184,3 +184,16 @@ def test_gradcheck_operators():
     canvas = torch.from_numpy(_cplx(rng, (12, 12))).requires_grad_(True)
     pos = torch.tensor([[5.5, 6.25]], dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda c: tp.extract(c, pos, 4), (canvas,))
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.7, 1.0, 2.5])
+def test_gaussian_smooth_matches_the_numpy_reference(sigma):
+    """``physics.gaussian_smooth`` (the probe smoothing of ModelConfig.gaussian_smoothing_sigma)
+    against ``ptychopinn.data.physics.gaussian_smooth``: real and complex, batched."""
+    rng = np.random.default_rng(1)
+    field = (rng.normal(size=(3, 32, 24)) + 1j * rng.normal(size=(3, 32, 24))).astype(np.complex64)
+    want = ref.gaussian_smooth(field.astype(np.complex128), sigma)
+    got = tp.gaussian_smooth(torch.from_numpy(field), sigma)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+    real = tp.gaussian_smooth(torch.from_numpy(field.real.copy()), sigma)
+    np.testing.assert_allclose(real.numpy(), want.real, rtol=1e-5, atol=1e-5)

@@ -22,6 +22,8 @@ __all__ = [
     "centre_crop",
     "diffract",
     "extract",
+    "gaussian_kernel",
+    "gaussian_smooth",
     "illuminate",
     "intensity_scale_closed_form",
     "intensity_scale_from_data",
@@ -230,6 +232,42 @@ def probe_mask(N: int) -> np.ndarray:
     centre = N / 2 - 0.5
     yy, xx = np.mgrid[0:N, 0:N]
     return (((xx - centre) ** 2 + (yy - centre) ** 2) < (N / 4) ** 2).astype(np.float64)
+
+
+def gaussian_kernel(sigma: float) -> np.ndarray:
+    """The 1-D Gaussian taps (2r+1,) float64 of ``gaussian_smooth``: r = ceil(4σ), unit sum.
+
+    Raises ValueError for a σ that is not finite and > 0.
+    """
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be finite and > 0, got {sigma}")
+    radius = math.ceil(4.0 * sigma)
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1, dtype=np.float64) / sigma) ** 2)
+    return taps / taps.sum()
+
+
+def gaussian_smooth(field: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian-blur the last two axes of a real or complex (..., H, W) field (METHOD.md §5).
+
+    Separable convolution with :func:`gaussian_kernel` (truncated at ceil(4σ), unit
+    sum), zero outside the field: ``out[y, x] = Σ_ij k[i] k[j] f[y + i - r, x + j - r]``.
+    Real and imaginary parts are smoothed alike. ``sigma <= 0`` returns the input.
+    """
+    field = np.asarray(field)
+    if sigma <= 0:
+        return field
+    k = gaussian_kernel(sigma)
+    r = (len(k) - 1) // 2
+    h, w = field.shape[-2:]
+    out = np.zeros(field.shape, dtype=np.result_type(field.dtype, np.float32))
+    padded = np.zeros((*field.shape[:-2], h + 2 * r, w + 2 * r), dtype=out.dtype)
+    padded[..., r : r + h, r : r + w] = field
+    rows = np.zeros((*field.shape[:-2], h, w + 2 * r), dtype=out.dtype)
+    for i, tap in enumerate(k):
+        rows += tap * padded[..., i : i + h, :]
+    for j, tap in enumerate(k):
+        out += tap * rows[..., :, j : j + w]
+    return out
 
 
 def illuminate(obj: np.ndarray, probe: np.ndarray, mask: bool = False) -> np.ndarray:
