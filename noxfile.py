@@ -145,6 +145,18 @@ def lint(session: nox.Session) -> None:
     )  # fmt: skip
 
 
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy: --strict on ptycho-core (the backend contract), the default checks on the app.
+
+    Settings in pyproject.toml ``[tool.mypy]`` (namespace package bases, imports of the
+    checked package's siblings followed silently).
+    """
+    _sync(session, "--all-packages", "--no-default-groups", "--group", "dev")
+    session.run("mypy", "--strict", "-p", "ptychopinn.core")
+    session.run("mypy", "-p", "ptychopinn.app")
+
+
 def _make_package_sessions(name: str, info: dict) -> None:
     tests = info["dir"] / "tests"
 

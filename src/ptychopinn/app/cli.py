@@ -381,11 +381,11 @@ def _info(args: argparse.Namespace) -> int:
             print(f"  {name}: not installed (install {entry['distribution']})")
             continue
         line = f"  {name}: {entry['distribution']} {entry['version']}"
-        devices = entry.get("devices")
-        if isinstance(devices, list):
-            line += f"; devices: {', '.join(devices) or 'none'}"
-        elif devices is not None:
-            line += f"; cannot load: {devices}"
+        listed = entry.get("devices")
+        if isinstance(listed, list):
+            line += f"; devices: {', '.join(listed) or 'none'}"
+        elif listed is not None:
+            line += f"; cannot load: {listed}"
         print(line)
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError
 
@@ -66,7 +67,9 @@ def convert(
         raise InputError(f"{target}: an {to} output needs the .npz suffix")
     if source.resolve() == target.resolve():
         raise InputError(f"{target}: the output would overwrite the input")
-    geometry = {} if pixel_size_m is None else {"object_pixel_width_m": float(pixel_size_m)}
+    geometry: dict[str, Any] = (
+        {} if pixel_size_m is None else {"object_pixel_width_m": float(pixel_size_m)}
+    )
     if measurement is not None:
         if detect_format(source) == "product":
             raise InputError(

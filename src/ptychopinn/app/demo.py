@@ -189,6 +189,7 @@ def run_demo(
     untrained = pipeline.stitch_patches(chosen.predict(untrained_model, test_data), test_data, crop)
 
     log("[4/5] evaluating against the ground truth")
+    assert scan.object is not None  # simulate() always returns its object
     after_aligned = pipeline.align_to_truth(trained, scan.object)
     before_aligned = pipeline.align_to_truth(untrained, scan.object)
     after = pipeline.evaluate_aligned(after_aligned)

@@ -177,6 +177,7 @@ def simulate_files(
         "train": save_npz(train_scan, output_dir / "train.npz"),
         "test": save_npz(test_scan, output_dir / "test.npz"),
     }
+    assert data.object is not None  # simulate() always returns its object
     paths["object"] = reports.save_image_figure(
         output_dir / "object.png", data.object, f"simulated {object_type}"
     )
@@ -406,7 +407,7 @@ stitch_patches = stitch_at_group_centres
 def save_reconstruction(path: Path, stitched: Any, extra: Mapping[str, Any] | None = None) -> Path:
     """Write the stitched object (complex), amplitude, phase and pixel origin to an NPZ."""
     image = np.asarray(stitched.image).astype(np.complex64)
-    arrays = {
+    arrays: dict[str, Any] = {
         "object": image,
         "amplitude": np.abs(image).astype(np.float32),
         "phase": np.angle(image).astype(np.float32),
@@ -535,7 +536,7 @@ def infer(
         scan_index=scan.scan_index,
         metadata={k: v for k, v in scan.metadata.items() if k != "source"},
     )
-    geometry = {} if pixel is None else {"object_pixel_width_m": float(pixel)}
+    geometry: dict[str, Any] = {} if pixel is None else {"object_pixel_width_m": float(pixel)}
     product_path = save_product(
         product_scan,
         out / "product.h5",

@@ -205,8 +205,8 @@ def save_frc_figure(
         raise ValueError("save_frc_figure needs at least one curve")
     fig = _new_figure(6.0, 4.0)
     ax = fig.subplots()
-    for label, values in curves.items():
-        values = np.asarray(values, dtype=np.float64).ravel()
+    for label, raw in curves.items():
+        values = np.asarray(raw, dtype=np.float64).ravel()
         if frequencies is not None and len(frequencies) == len(values):
             x = np.asarray(frequencies, dtype=np.float64)
         else:
