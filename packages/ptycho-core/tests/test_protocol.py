@@ -53,8 +53,9 @@ def test_config_alias_is_this_protocol():
 
 
 def test_import_pulls_in_no_deep_learning_framework():
+    """Neither the contract nor its conformance kit (``ptychopinn.core.testing``)."""
     code = (
-        "import sys, ptychopinn.core\n"
+        "import sys, ptychopinn.core, ptychopinn.core.testing\n"
         "print([m for m in ('torch', 'lightning', 'tensorflow', 'keras') if m in sys.modules])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
