@@ -1,10 +1,12 @@
 """Reconstruction-quality benchmark: train on two objects, score unseen objects (JSON on stdout).
 
 Fixed, seeded datasets (all N=64, 1e9 photons). The probe is the built-in disk with a
-curved wavefront, ``default_probe(N, defocus=4)``: a structured probe, as beamline probes
-are (upstream's grid-lines recipe uses a measured one). ``--defocus 0`` gives the flat
-disk, whose real, centrosymmetric field leaves every pattern's conjugate-twin ambiguity
-open (docs/METHOD.md §4): measured in ``benchmarks/results/quality/README.md``.
+curved wavefront, ``default_probe(N, defocus=8)`` (about 3.8π of quadratic phase at the
+disk's edge): a structured probe, as beamline probes are (upstream's grid-lines recipe
+uses a measured one). ``--defocus 0`` gives the flat disk, whose real, centrosymmetric
+field leaves every pattern's conjugate-twin ambiguity open (docs/METHOD.md §4); the
+quality measured against the defocus (0, 2, 4, 8) is in
+``benchmarks/results/quality/README.md``.
 
 - ``grid-lines``: upstream's grid-lines recipe scaled to N=64 -- ``lines`` objects *with
   phase* (so phase metrics mean something), a regular grid at step 4 px (offset 4),
@@ -52,7 +54,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "quality"
 N = 64
 NPHOTONS = 1e9
-DEFOCUS = 4.0  # the structured probe (module docstring)
+DEFOCUS = 8.0  # the structured probe (module docstring)
 
 DATASETS: dict[str, dict[str, Any]] = {
     "grid-lines": {"object": "lines", "scan": "grid", "step": 4.0, "n_images": 1089,

@@ -7,6 +7,7 @@ from ptychopinn.config import ExecutionConfig, InferenceConfig, ModelConfig, Tra
 from ptychopinn.config.configs import (
     ACCELERATORS,
     AMP_ACTIVATIONS,
+    ARCHITECTURES,
     BACKENDS,
     GRADIENT_CLIP_ALGORITHMS,
     LOGGERS,
@@ -35,6 +36,8 @@ models = st.builds(
     pad_object=st.booleans(),
     probe_scale=positive,
     gaussian_smoothing_sigma=non_negative,
+    architecture=st.sampled_from(ARCHITECTURES),
+    res_blocks=st.integers(1, 6),
 )
 
 

@@ -32,6 +32,8 @@ INVALID = [
         ["amp_activation='tanh'", "'sigmoid', 'swish', 'softplus' or 'relu'"],
     ),
     (M, {"amp_activation": 1}, ["amp_activation=1"]),
+    (M, {"architecture": "unet"}, ["architecture='unet'", "'cnn' or 'resnet'"]),
+    (M, {"res_blocks": 0}, ["res_blocks=0", "integer >= 1"]),
     (M, {"object_big": 1}, ["object_big=1", "true or false"]),
     (M, {"probe_big": "yes"}, ["probe_big='yes'", "true or false"]),
     (M, {"probe_mask": None}, ["probe_mask=None", "true or false"]),
@@ -245,6 +247,8 @@ def test_field_names_lists_stored_fields_only():
         "pad_object",
         "probe_scale",
         "gaussian_smoothing_sigma",
+        "architecture",
+        "res_blocks",
     )
 
 

@@ -126,12 +126,19 @@ def test_plan_is_consistent_for_any_model(model):
     convs = plan.conv_layers()
     # channels chain: each conv reads what the previous layer of its stage produced
     by_name = {s.name: s for s in plan}
+    seen: set[str] = set()
     for spec in plan:
-        if spec.kind != "conv2d":
+        if spec.kind == "add":
+            # a residual skip: adds an earlier layer's output of the same channels
+            assert spec.source in seen and by_name[spec.source].out_channels == spec.in_channels
+            assert spec.in_channels == spec.out_channels and spec.stage == "bottleneck"
+        elif spec.kind != "conv2d":
             assert spec.in_channels == spec.out_channels and spec.activation is None
             assert spec.kernel_size == (2, 2)
         else:
             assert spec.kernel_size == (3, 3)
+        seen.add(spec.name)
+    assert bool(plan.stage("bottleneck")) == (model.architecture == "resnet")
     assert len(by_name) == len(plan)  # names are unique
     assert all(s.out_channels >= 1 and s.in_channels >= 1 for s in convs)
     heads = [s for s in convs if s.name.endswith(("_head", ".out"))]
@@ -157,3 +164,30 @@ def test_lookup_helpers_and_errors():
     assert spec.stage == "" and spec.parameter_shapes()["x.weight"] == (3, 2, 3, 3)
     d = plan.to_dict()
     assert d["layers"][0]["kernel_size"] == [3, 3] and d["encoder_filters"] == [64, 128, 256]
+
+
+@pytest.mark.parametrize("N", [64, 128])
+def test_resnet_adds_a_residual_trunk_and_changes_nothing_else(N):
+    cnn = layer_plan(ModelConfig(N=N))
+    res = layer_plan(ModelConfig(N=N, architecture="resnet", res_blocks=3))
+    assert cnn.architecture == "cnn" and res.architecture == "resnet"
+    trunk = res.stage("bottleneck")
+    assert [s.name for s in trunk] == [
+        f"bottleneck.{b}.{p}" for b in range(3) for p in ("conv0", "conv1", "add")
+    ]
+    width = cnn.encoder_filters[-1]
+    assert all(s.in_channels == s.out_channels == width for s in trunk)
+    # each block: relu conv, linear conv, add the block input, relu
+    assert [s.activation for s in trunk[:3]] == ["relu", None, "relu"]
+    sources = [s.source for s in trunk if s.kind == "add"]
+    assert sources == [f"encoder.{len(cnn.encoder_filters) - 1}.pool", "bottleneck.0.add",
+                       "bottleneck.1.add"]  # fmt: skip
+    # the trunk sits between the encoder and the decoders; every other layer is the CNN's
+    assert res.stages[:2] == ("encoder", "bottleneck")
+    assert [s for s in res if s.stage != "bottleneck"] == list(cnn)
+    extra = 3 * 2 * (9 * width * width + width)
+    assert res.total_parameters() == cnn.total_parameters() + extra
+    d = res.to_dict()
+    assert d["architecture"] == "resnet"
+    assert [layer.get("source") for layer in d["layers"] if layer["kind"] == "add"] == sources
+    assert all("source" not in layer for layer in cnn.to_dict()["layers"])

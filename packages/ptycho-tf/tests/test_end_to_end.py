@@ -2,7 +2,7 @@
 
 The physics-informed (unsupervised) model is trained on the `ptychopinn demo` recipe
 for fewer epochs: a 33x33 grid scan (step 4 px) of an amplitude-only `lines` object under
-the structured (defocus-4) probe, gridsize 1, probe_big off, n_filters_scale 1, the
+the structured (defocus-8) probe, gridsize 1, probe_big off, n_filters_scale 1, the
 diffraction-amplitude MAE objective, lr 1e-3, 8 epochs (about the group-steps of the
 earlier gridsize-2 test) -- and then reconstructs the scan it was trained on, as at a
 beamline. With the flat-disk probe the same run stays a blur (the conjugate-twin
@@ -25,8 +25,9 @@ from ptychopinn.tf.model import build_model
 from ptychopinn.tf.training import train
 from ptychopinn.tf.workflow import save_bundle
 
-# Measured with this recipe (seed 0): see the CHANGELOG; the margin is the issue's 0.2.
-MARGIN = 0.2
+# Measured with this recipe (seed 0): see the CHANGELOG. The issue asks for >= 0.2; the
+# defocus-8 probe leaves room for a stronger margin.
+MARGIN = 0.3
 
 _INFER = textwrap.dedent(
     """
@@ -50,7 +51,7 @@ _INFER = textwrap.dedent(
 
 def test_pinn_beats_untrained_after_a_fresh_process_load(tmp_path):
     scan = simulate("lines", n_images=1089, N=64, nphotons=1e9, seed=0, scan="grid", step=4.0,
-                    phase=False, probe=default_probe(64, 4.0))  # fmt: skip
+                    phase=False, probe=default_probe(64, 8.0))  # fmt: skip
     cfg = TrainingConfig(
         model=ModelConfig(N=64, gridsize=1, n_filters_scale=1, probe_big=False),
         nepochs=8,

@@ -282,3 +282,21 @@ def test_static_canvas_size_matches_dynamic(rng):
     np.testing.assert_allclose(
         dyn.autoencoder([x, rel])[1].numpy(), fixed.autoencoder([x, rel])[1].numpy(), atol=1e-4
     )
+
+
+def test_resnet_trunk_is_residual(rng):
+    """With its convolutions zeroed the trunk is the identity: the CNN's outputs exactly."""
+    res_cfg = ModelConfig(N=64, gridsize=1, n_filters_scale=1, architecture="resnet", res_blocks=2)
+    cnn = build_model(ModelConfig(N=64, gridsize=1, n_filters_scale=1), _probe(rng), 3.0, seed=1)
+    res = build_model(res_cfg, None, 3.0, seed=2)
+    w = export_weights(cnn)
+    trunk = {k: v for k, v in export_weights(res).items() if k.startswith("bottleneck.")}
+    assert len(trunk) == 2 * 2 * 2  # two blocks of two convolutions, weight and bias
+    import_weights(res, {**w, **{k: np.zeros_like(v) for k, v in trunk.items()}})
+    x, rel = _inputs(rng, 2, 1)
+    np.testing.assert_allclose(
+        res.autoencoder([x, rel])[1], cnn.autoencoder([x, rel])[1], rtol=1e-6, atol=1e-7
+    )
+    # and the trunk is used: non-zero trunk weights change the prediction
+    import_weights(res, {**w, **{k: v + 0.05 for k, v in trunk.items()}})
+    assert not np.allclose(res.autoencoder([x, rel])[1], cnn.autoencoder([x, rel])[1])

@@ -1,6 +1,6 @@
 """simulate `lines` -> train -> save bundle -> load in a fresh process -> infer -> stitch -> evaluate.
 
-Trained on the `ptychopinn demo` recipe for 8 epochs (structured defocus-4 probe,
+Trained on the `ptychopinn demo` recipe for 8 epochs (structured defocus-8 probe,
 1089-pattern step-4 grid scan of an amplitude-only `lines` object, gridsize 1, amplitude
 MAE, lr 1e-3); the TensorFlow backend's end-to-end test runs the same recipe.
 """
@@ -19,13 +19,14 @@ from ptychopinn.stitch import evaluate
 from ptychopinn.torch import PtychoPINN, predict, save_bundle, train
 from ptychopinn.torch.workflow import stitch
 
-# Measured with this recipe (seed 0): see the CHANGELOG; the margin is the issue's 0.2.
-MARGIN = 0.2
+# Measured with this recipe (seed 0): see the CHANGELOG. The issue asks for >= 0.2; the
+# defocus-8 probe leaves room for a stronger margin.
+MARGIN = 0.3
 
 
 def test_pinn_beats_untrained_after_a_fresh_process_load(tmp_path, make_config, make_execution):
     scan = simulate("lines", n_images=1089, N=64, nphotons=1e9, seed=0, scan="grid", step=4.0,
-                    phase=False, probe=default_probe(64, 4.0))  # fmt: skip
+                    phase=False, probe=default_probe(64, 8.0))  # fmt: skip
     config = make_config(tmp_path / "run", gridsize=1, probe_big=False, nepochs=8,
                          batch_size=16, learning_rate=1e-3, validation_fraction=0.0,
                          nphotons=1e9, nll_weight=0.0, mae_weight=1.0)  # fmt: skip

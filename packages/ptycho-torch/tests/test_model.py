@@ -258,3 +258,30 @@ def test_network_same_with_and_without_the_folded_convolutions(kw):
         plain = m.network(x)
     for a, b in zip(folded, plain, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_resnet_trunk_is_residual():
+    """With its convolutions zeroed the trunk is the identity: the CNN's outputs exactly."""
+    cnn = PtychoPINN(ModelConfig(N=64, n_filters_scale=1, probe_big=False), _probe(), 3.0, seed=1)
+    res_cfg = ModelConfig(N=64, n_filters_scale=1, probe_big=False, architecture="resnet",
+                          res_blocks=2)  # fmt: skip
+    res = PtychoPINN(res_cfg, _probe(), 3.0, seed=2)
+    params = res.canonical_parameters()
+    trunk = [k for k in params if k.startswith("bottleneck.")]
+    assert len(trunk) == 2 * 2 * 2  # two blocks of two convolutions, weight and bias
+    x, _rel = _inputs(1)
+    with torch.no_grad():
+        for name, value in cnn.canonical_parameters().items():
+            params[name].copy_(value)
+        for name in trunk:
+            params[name].zero_()
+        a_cnn, p_cnn = cnn.network(x)
+        a_res, p_res = res.network(x)
+        torch.testing.assert_close(a_res, a_cnn, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(p_res, p_cnn, rtol=1e-6, atol=1e-7)
+        for name in trunk:
+            params[name].add_(0.05)
+        assert not torch.allclose(res.network(x)[0], a_cnn)
+        # the trunk trains: its parameters get gradients
+    res.network(x)[0].sum().backward()
+    assert all(float(params[k].grad.abs().sum()) > 0 for k in trunk if k.endswith(".weight"))

@@ -29,8 +29,9 @@ __all__ = [
 
 # Sized by measurement on a 2-core CPU (numbers in CHANGELOG.md and
 # benchmarks/results/quality/README.md). What makes a short run learn: a structured probe
-# (the built-in disk with a curved wavefront, defocus 4) -- with the flat disk a pattern
-# cannot tell a patch from its inverted twin (docs/METHOD.md section 4); gridsize 1 on a
+# (the built-in disk with a curved wavefront, defocus 8; a stronger curvature than 4
+# learns faster) -- with the flat disk a pattern cannot tell a patch from its inverted
+# twin (docs/METHOD.md section 4); gridsize 1 on a
 # dense grid scan (step N/16, 33 x 33 patterns); the diffraction-amplitude MAE objective
 # (NLL weight 0), learning rate 1e-3; an amplitude-only object (the upstream default for
 # simulated 'lines'); probe_big off.
@@ -40,7 +41,7 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "scan": "grid",
     "step": 4.0,
     "phase": False,
-    "probe_defocus": 4.0,
+    "probe_defocus": 8.0,
     "nphotons": 1e9,
     "nepochs": 20,
     "batch_size": 16,

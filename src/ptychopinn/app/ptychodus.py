@@ -114,6 +114,8 @@ class PtychoPINNAppSettings(Observable, Observer):
         self.gaussian_smoothing_sigma = g.create_real_parameter(
             "gaussian_smoothing_sigma", 0.0, minimum=0.0
         )
+        self.architecture = g.create_string_parameter("architecture", "cnn")
+        self.res_blocks = g.create_integer_parameter("res_blocks", 4, minimum=1)
         # training
         self.nepochs = g.create_integer_parameter("nepochs", 50, minimum=1)
         self.batch_size = g.create_integer_parameter("batch_size", 16, minimum=1)
@@ -161,6 +163,8 @@ class PtychoPINNAppSettings(Observable, Observer):
             pad_object=self.pad_object.get_value(),
             probe_scale=self.probe_scale.get_value(),
             gaussian_smoothing_sigma=self.gaussian_smoothing_sigma.get_value(),
+            architecture=self.architecture.get_value(),
+            res_blocks=self.res_blocks.get_value(),
         )
 
     def training_config(

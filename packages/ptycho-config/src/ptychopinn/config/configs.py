@@ -12,6 +12,7 @@ from .errors import ConfigError
 __all__ = [
     "ACCELERATORS",
     "AMP_ACTIVATIONS",
+    "ARCHITECTURES",
     "BACKENDS",
     "GRADIENT_CLIP_ALGORITHMS",
     "LOGGERS",
@@ -28,6 +29,9 @@ __all__ = [
 SUPPORTED_N = (64, 128, 256)
 MODEL_TYPES = ("pinn", "supervised")
 AMP_ACTIVATIONS = ("sigmoid", "swish", "softplus", "relu")
+#: Network architectures of the layer plan (METHOD.md §5): the upstream CNN, or the CNN
+#: with a trunk of residual blocks at the bottleneck.
+ARCHITECTURES = ("cnn", "resnet")
 BACKENDS = ("tensorflow", "pytorch")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 STRATEGIES = ("auto", "single_device", "ddp", "ddp_spawn", "fsdp", "deepspeed", "mirrored")
@@ -179,6 +183,8 @@ class ModelConfig(_ConfigBase):
     pad_object: bool = True
     probe_scale: float = 4.0
     gaussian_smoothing_sigma: float = 0.0
+    architecture: str = "cnn"
+    res_blocks: int = 4
 
     def __post_init__(self) -> None:
         o = "ModelConfig"
@@ -188,6 +194,8 @@ class ModelConfig(_ConfigBase):
         _check_int(o, "n_filters_scale", self.n_filters_scale, 1)
         _check_choice(o, "model_type", self.model_type, MODEL_TYPES)
         _check_choice(o, "amp_activation", self.amp_activation, AMP_ACTIVATIONS)
+        _check_choice(o, "architecture", self.architecture, ARCHITECTURES)
+        _check_int(o, "res_blocks", self.res_blocks, 1)
         for name in ("object_big", "probe_big", "probe_mask", "pad_object"):
             _check_bool(o, name, getattr(self, name))
         _set(

@@ -14,6 +14,7 @@ from typing import Any
 from .configs import ModelConfig
 
 __all__ = [
+    "ADD",
     "BASE_DECODER_FILTERS",
     "BASE_ENCODER_FILTERS",
     "CONV2D",
@@ -28,6 +29,7 @@ __all__ = [
 CONV2D = "conv2d"
 MAXPOOL2D = "maxpool2d"
 UPSAMPLE2D = "upsample2d"
+ADD = "add"
 
 #: Base filters per level before ``n_filters_scale`` (METHOD.md §5); bottleneck is 8x8.
 BASE_ENCODER_FILTERS: dict[int, tuple[int, ...]] = {
@@ -53,10 +55,12 @@ class LayerSpec:
     """One layer: canonical name, kind, channels, kernel (or pool/upsample factor), activation.
 
     ``kind`` is ``"conv2d"`` (3x3, 'same' padding, stride 1, with bias),
-    ``"maxpool2d"`` (2x2, stride 2) or ``"upsample2d"`` (x2, nearest). ``activation``
+    ``"maxpool2d"`` (2x2, stride 2), ``"upsample2d"`` (x2, nearest) or ``"add"`` (adds
+    the output of the earlier layer named by ``source``, then the activation: the skip
+    of a residual block; no parameters). ``activation``
     is ``"relu"``, ``"sigmoid"``, ``"swish"``, ``"softplus"``, ``"pi_tanh"``
     (pi * tanh) or ``None``. ``stage`` is the block it belongs to (``"encoder"``,
-    ``"decoder_amp"``, ``"decoder_phase"``, ``"amp_head"``, ``"phase_head"``,
+    ``"bottleneck"`` (architecture ``resnet`` only), ``"decoder_amp"``, ``"decoder_phase"``, ``"amp_head"``, ``"phase_head"``,
     ``"amp_outer"``, ``"phase_outer"``).
     """
 
@@ -67,6 +71,7 @@ class LayerSpec:
     kernel_size: tuple[int, int]
     activation: str | None
     stage: str = ""
+    source: str | None = None
 
     @property
     def has_parameters(self) -> bool:
@@ -88,12 +93,14 @@ class LayerSpec:
 class LayerPlan:
     """The whole network as an ordered tuple of ``LayerSpec`` plus its shape facts.
 
-    ``layers`` is in forward order: encoder, then the amplitude branch (decoder, head,
-    outer branch), then the phase branch. ``head_channels`` is C when object_big else 1.
+    ``layers`` is in forward order: encoder, the residual trunk (architecture
+    ``resnet``), then the amplitude branch (decoder, head, outer branch), then the
+    phase branch. ``head_channels`` is C when object_big else 1.
     """
 
     N: int
     gridsize: int
+    architecture: str
     in_channels: int
     head_channels: int
     encoder_filters: tuple[int, ...]
@@ -177,6 +184,7 @@ class LayerPlan:
         return {
             "N": self.N,
             "gridsize": self.gridsize,
+            "architecture": self.architecture,
             "in_channels": self.in_channels,
             "head_channels": self.head_channels,
             "encoder_filters": list(self.encoder_filters),
@@ -194,6 +202,7 @@ class LayerPlan:
                     "kernel_size": list(s.kernel_size),
                     "activation": s.activation,
                     "stage": s.stage,
+                    **({"source": s.source} if s.source is not None else {}),
                 }
                 for s in self.layers
             ],
@@ -212,6 +221,26 @@ def _up_block(prefix: str, cin: int, filters: int, stage: str) -> tuple[list[Lay
         LayerSpec(f"{prefix}.up", UPSAMPLE2D, filters, filters, (2, 2), None, stage),
     ]
     return layers, filters
+
+
+def _residual_trunk(source: str, channels: int, blocks: int) -> list[LayerSpec]:
+    """``blocks`` residual blocks at the bottleneck: relu conv, conv, add the block input, relu.
+
+    The decoders read the bottleneck only, so every output pixel depends on the whole
+    pattern through it; 3x3 convolutions at 8x8 widen that global mixing (each block
+    adds 4 px of receptive field at 1/8 resolution) without changing any shape.
+    """
+    layers: list[LayerSpec] = []
+    for block in range(blocks):
+        prefix = f"bottleneck.{block}"
+        layers += [
+            _conv(f"{prefix}.conv0", channels, channels, "relu", "bottleneck"),
+            _conv(f"{prefix}.conv1", channels, channels, None, "bottleneck"),
+            LayerSpec(f"{prefix}.add", ADD, channels, channels, (1, 1), "relu", "bottleneck",
+                      source=source),
+        ]  # fmt: skip
+        source = f"{prefix}.add"
+    return layers
 
 
 def _branch(
@@ -278,6 +307,8 @@ def layer_plan(model: ModelConfig) -> LayerPlan:
         )
         cin = filters
     bottleneck = cin
+    if model.architecture == "resnet":
+        layers += _residual_trunk(layers[-1].name, bottleneck, model.res_blocks)
     layers += _branch(
         "amp",
         model.amp_activation,
@@ -293,6 +324,7 @@ def layer_plan(model: ModelConfig) -> LayerPlan:
     return LayerPlan(
         N=model.N,
         gridsize=model.gridsize,
+        architecture=model.architecture,
         in_channels=c,
         head_channels=head_channels,
         encoder_filters=encoder_filters,

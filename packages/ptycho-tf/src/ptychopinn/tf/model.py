@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from ptychopinn.config import ModelConfig, layer_plan
-from ptychopinn.config.layers import CONV2D, MAXPOOL2D, UPSAMPLE2D, LayerPlan, LayerSpec
+from ptychopinn.config.layers import ADD, CONV2D, MAXPOOL2D, UPSAMPLE2D, LayerPlan, LayerSpec
 
 from .layers import (
     ChannelSlice,
@@ -122,7 +122,14 @@ def _conv_layer(spec: LayerSpec, seed: int, dtype: str) -> keras.layers.Conv2D:
     )
 
 
-def _run(specs: tuple[LayerSpec, ...], x: Any, seeds: dict[str, int], dtype: str) -> Any:
+def _run(
+    specs: tuple[LayerSpec, ...],
+    x: Any,
+    seeds: dict[str, int],
+    dtype: str,
+    outputs: dict[str, Any] | None = None,
+) -> Any:
+    """Apply ``specs`` to ``x``; ``outputs`` collects each layer's output for ``add`` layers."""
     for spec in specs:
         if spec.kind == CONV2D:
             x = _conv_layer(spec, seeds[spec.name], dtype)(x)
@@ -134,8 +141,18 @@ def _run(specs: tuple[LayerSpec, ...], x: Any, seeds: dict[str, int], dtype: str
             x = keras.layers.UpSampling2D(
                 spec.kernel_size, interpolation="nearest", name=spec.name, dtype=dtype
             )(x)
+        elif spec.kind == ADD:
+            if outputs is None or spec.source not in outputs:
+                raise ValueError(f"layer {spec.name}: its source {spec.source!r} has not run")
+            x = keras.layers.Add(name=spec.name, dtype=dtype)([x, outputs[spec.source]])
+            if spec.activation is not None:
+                x = keras.layers.Activation(spec.activation, name=f"{spec.name}.act", dtype=dtype)(
+                    x
+                )
         else:
             raise ValueError(f"layer {spec.name}: unknown kind {spec.kind!r}")
+        if outputs is not None:
+            outputs[spec.name] = x
     return x
 
 
@@ -193,6 +210,10 @@ def build_model(
         intensity_scale, intensity_scale_trainable, name="intensity_scale", dtype="float32"
     )
     features = _run(plan.stage("encoder"), scaler(x_in), seeds, dtype)
+    trunk = plan.stage("bottleneck")
+    if trunk:
+        outputs = {plan.stage("encoder")[-1].name: features}
+        features = _run(trunk, features, seeds, dtype, outputs)
     amp = _branch(plan, "amp", features, seeds, dtype)
     phase = _branch(plan, "phase", features, seeds, dtype)
     obj = CombineComplex(name="obj", dtype="float32")(amp, phase)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from ptychopinn.config import ModelConfig, TrainingConfig, layer_plan
-from ptychopinn.config.layers import CONV2D, MAXPOOL2D, UPSAMPLE2D, LayerPlan, LayerSpec
+from ptychopinn.config.layers import ADD, CONV2D, MAXPOOL2D, UPSAMPLE2D, LayerPlan, LayerSpec
 from torch import nn
 
 from . import physics
@@ -225,7 +225,11 @@ class PtychoPINN(nn.Module):
 
     # ----------------------------------------------------------------- network
     def _run(
-        self, specs: tuple[LayerSpec, ...], x: torch.Tensor, pending: int = 1
+        self,
+        specs: tuple[LayerSpec, ...],
+        x: torch.Tensor,
+        pending: int = 1,
+        outputs: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, int]:
         """Run ``specs`` on ``x``; returns ``(y, pending)``.
 
@@ -233,6 +237,7 @@ class PtychoPINN(nn.Module):
         next operation needs it, so that an upsampling followed by a thin convolution
         runs as one sub-pixel convolution (:func:`_upsampled_conv`). Nearest upsampling
         commutes with channel slicing, so callers may slice a pending result.
+        ``outputs`` collects each layer's output by name for later ``add`` layers.
         """
         for spec in specs:
             if spec.kind == CONV2D:
@@ -256,8 +261,15 @@ class PtychoPINN(nn.Module):
                     x, pending = F.interpolate(_upsample(x, pending), scale_factor=(ky, kx)), 1
                 else:
                     pending *= ky
+            elif spec.kind == ADD:
+                if outputs is None or spec.source not in outputs:
+                    raise ValueError(f"layer {spec.name}: its source {spec.source!r} has not run")
+                x = activation(spec.activation, _upsample(x, pending) + outputs[spec.source])
+                pending = 1
             else:
                 raise ValueError(f"layer {spec.name}: unknown kind {spec.kind!r}")
+            if outputs is not None:
+                outputs[spec.name] = _upsample(x, pending)
         return x, pending
 
     def _branch(self, kind: str, features: torch.Tensor) -> torch.Tensor:
@@ -278,6 +290,10 @@ class PtychoPINN(nn.Module):
         """Encoder and both decoders: (B, C, N, N) -> amplitude, phase (B, C_out, N, N) float32."""
         x = x.contiguous(memory_format=torch.channels_last)
         features = _upsample(*self._run(self.plan.stage("encoder"), x))
+        trunk = self.plan.stage("bottleneck")
+        if trunk:
+            outputs = {self.plan.stage("encoder")[-1].name: features}
+            features = _upsample(*self._run(trunk, features, outputs=outputs))
         amp = self._branch("amp", features)
         phase = self._branch("phase", features)
         return amp.float(), phase.float()
