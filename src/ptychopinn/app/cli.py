@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     # demo
     p_demo = sub.add_parser("demo", help="simulate, train briefly, infer, evaluate; print summary")
     _common(p_demo)
-    _add_backend_arg(p_demo, "tensorflow")
+    _add_backend_arg(p_demo, None)
     p_demo.add_argument("-o", "--output-dir", type=Path, default=Path("ptychopinn-demo"))
     p_demo.add_argument("--nepochs", "--epochs", dest="nepochs", type=_positive_int)
     p_demo.add_argument("--n-images", type=_positive_int, help="simulated scan positions")
@@ -316,7 +316,7 @@ def _print_versions() -> int:
     from .environment import ptycho_distributions
 
     dists = ptycho_distributions()
-    own = dists.pop("ptychopinn", "unknown")
+    own = dists.pop("ptychopinn-app", "unknown")
     print(f"{PROG} {own}")
     for name, version in dists.items():
         print(f"  {name} {version}")
@@ -341,7 +341,9 @@ def _config_show(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     import platform
 
-    from .environment import backend_statuses, ptycho_distributions, query_devices
+    from ptychopinn.config import BackendNotInstalledError
+
+    from .environment import backend_statuses, choose_backend, ptycho_distributions, query_devices
 
     report: dict[str, Any] = {
         "python": platform.python_version(),
@@ -368,6 +370,11 @@ def _info(args: argparse.Namespace) -> int:
         if status.name in devices:
             entry["devices"] = devices[status.name]
         report["backends"][status.name] = entry
+    try:
+        choice = choose_backend()
+        report["default_backend"] = {"name": choice.name, "reason": choice.reason}
+    except BackendNotInstalledError as exc:
+        report["default_backend"] = {"name": None, "reason": str(exc)}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -387,6 +394,11 @@ def _info(args: argparse.Namespace) -> int:
         elif devices is not None:
             line += f"; cannot load: {devices}"
         print(line)
+    default = report["default_backend"]
+    if default["name"] is None:
+        print(f"default backend: none ({default['reason']})")
+    else:
+        print(f"default backend: {default['name']} ({default['reason']})")
     return 0
 
 
@@ -428,6 +440,8 @@ def _train(args: argparse.Namespace) -> int:
     # --set comes last: it wins over the shortcut flags.
     for section, key, value in parse_overrides(args.overrides):
         overrides[f"{section}.{key}"] = value
+    if "training.backend" not in overrides and _file_backend(args.config, "training") is None:
+        overrides["training.backend"] = _default_backend(args)
     configs = load_config(args.config, overrides)
     result = pipeline.train(
         configs,
@@ -515,7 +529,7 @@ def _demo(args: argparse.Namespace) -> int:
     from . import demo
 
     summary = demo.run_demo(
-        backend=args.backend,
+        backend=args.backend or _default_backend(args),
         output_dir=args.output_dir,
         nepochs=args.nepochs,
         n_images=args.n_images,
@@ -539,6 +553,30 @@ def _convert(args: argparse.Namespace) -> int:
     )
     print(f"wrote {written}")
     return 0
+
+
+def _file_backend(config_path: Path | None, section: str) -> str | None:
+    """The ``backend`` a config file sets in `section`, or None when it sets none."""
+    if config_path is None:
+        return None
+    import yaml  # JSON is YAML too; load_config has already validated this file
+
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, yaml.YAMLError):
+        return None  # load_config reports the problem with the file's name
+    body = raw.get(section) if isinstance(raw, dict) else None
+    value = body.get("backend") if isinstance(body, dict) else None
+    return None if value is None else str(value)
+
+
+def _default_backend(args: argparse.Namespace) -> str:
+    """The installed backend to use when the command line and config name none (logged)."""
+    from .environment import choose_backend
+
+    choice = choose_backend()
+    _logger(args)(f"backend: {choice.name} ({choice.reason})")
+    return choice.name
 
 
 def _logger(args: argparse.Namespace):

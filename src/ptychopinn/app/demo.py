@@ -121,7 +121,7 @@ def _log_scale_key(weights: Mapping[str, Any]) -> str | None:
 
 
 def run_demo(
-    backend: str = "tensorflow",
+    backend: str | None = None,
     output_dir: Path = Path("ptychopinn-demo"),
     nepochs: int | None = None,
     n_images: int | None = None,
@@ -129,7 +129,10 @@ def run_demo(
     quiet: bool = False,
     log: Callable[[str], None] = print,
 ) -> DemoSummary:
-    """Run the demo end to end and write data, model, pictures and report.md under `output_dir`."""
+    """Run the demo end to end and write data, model, pictures and report.md under `output_dir`.
+
+    `backend` None: the only installed backend, else the default (``choose_backend``).
+    """
     from ptychopinn.config import layer_plan, load_config, save_config
     from ptychopinn.core import get_backend
     from ptychopinn.data import default_probe, save_npz, simulate, write_text_atomic
@@ -139,6 +142,10 @@ def run_demo(
     nepochs = nepochs or d["nepochs"]
     n_images = n_images or d["n_images"]
     output_dir = Path(output_dir)
+    if backend is None:
+        from .environment import choose_backend
+
+        backend = choose_backend().name
     chosen = get_backend(backend)  # fails fast, before any work, when it is not installed
     overrides = demo_overrides(backend, nepochs, seed, output_dir / "model")
     overrides["execution.enable_progress_bar"] = not quiet

@@ -467,9 +467,11 @@ def infer(
     Positions whose stitching canvas would exceed ``MAX_CANVAS_SIDE_PX`` per side are
     refused before the model is loaded, unless ``allow_large_canvas``.
     """
-    from ptychopinn.config import load_config
+    from ptychopinn.config import available_backends, load_config
     from ptychopinn.core import get_backend
     from ptychopinn.data import ScanData, save_product
+
+    from .environment import KNOWN_BACKENDS, choose_backend
 
     bundle_path = _require_file(bundle_path, "model bundle (--model)")
     data_path = _require_file(data_path, "data (--data)")
@@ -477,6 +479,11 @@ def infer(
     configs = load_config(config_path, list(overrides))
     inference = configs["inference"]
     name = backend or manifest.get("backend") or inference.backend
+    if backend is None and name in KNOWN_BACKENDS and name not in available_backends():
+        # A bundle loads in the other backend through its portable weights.
+        choice = choose_backend()
+        log(f"the bundle's backend {name} is not installed; using {choice.name} ({choice.reason})")
+        name = choice.name
     chosen = get_backend(name)
     model_config = _model_config_from_manifest(manifest, bundle_path)
     inference = inference.replace(
