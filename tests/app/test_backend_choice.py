@@ -124,7 +124,7 @@ def test_train_uses_the_only_installed_backend(inproc, installed, requested, tin
         "train", "--train-data", tiny_data["train"], "--nepochs", "1", "-o", "run"
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert requested == ["pytorch"]
+    assert set(requested) == {"pytorch"}
     assert "backend: pytorch (the only installed backend)" in result.stderr
     assert "backend: pytorch" in (tmp_path / "run" / "config.yaml").read_text()
 
@@ -137,11 +137,12 @@ def test_train_explicit_backend_wins(inproc, installed, requested, tiny_data, tm
     assert inproc(*args, "-o", "a", "--config", config).returncode == 0
     assert inproc(*args, "-o", "b", "--set", "training.backend=tensorflow").returncode == 0
     assert inproc(*args, "-o", "c", "--backend", "tensorflow").returncode == 0
-    assert requested == ["tensorflow"] * 3
+    assert set(requested) == {"tensorflow"}
     # A config file that sets no backend leaves the choice to what is installed.
     config.write_text("training:\n  nepochs: 1\n")
+    requested.clear()
     assert inproc(*args, "-o", "d", "--config", config).returncode == 0
-    assert requested[-1] == "pytorch"
+    assert set(requested) == {"pytorch"}
 
 
 def test_demo_uses_the_only_installed_backend(inproc, installed, requested, monkeypatch):
