@@ -192,6 +192,13 @@ def _make_package_sessions(name: str, info: dict) -> None:
             "python", "-c",
             f"import {module} as m, sys; assert 'site-packages' in m.__file__, m.__file__",
         )  # fmt: skip
+        # The licence travels with the installed wheel (PEP 639 `.dist-info/licenses/`).
+        session.run(
+            "python", "-c",
+            "import importlib.metadata as md, sys; "
+            f"text = md.distribution({name!r}).read_text('licenses/LICENSE') or ''; "
+            "sys.exit(0 if 'Apache License' in text else 'no Apache-2.0 LICENSE in the wheel')",
+        )  # fmt: skip
         session.chdir(session.create_tmp())
         # The heavy backends' full suites run in tests-<package>; against the installed
         # wheel their physics and model tests are enough to prove the wheel works.

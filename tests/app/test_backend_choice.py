@@ -109,7 +109,8 @@ def test_info_without_backends(inproc, installed):
     result = inproc("info", "--no-devices")
     assert result.returncode == 0
     assert "default backend: none (no ptychopinn backend is installed" in result.stdout
-    assert "tensorflow: not installed" in result.stdout
+    assert "tensorflow: not installed (install: pip install 'ptychopinn-app[tf]')" in result.stdout
+    assert "pytorch: not installed (install: pip install 'ptychopinn-app[torch]')" in result.stdout
 
 
 def test_demo_without_backends_is_one_line_naming_both_installs(inproc, installed):

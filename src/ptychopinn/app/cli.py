@@ -593,7 +593,9 @@ def _info(args: argparse.Namespace, logs: LogSession) -> int:
     print("backends:")
     for name, entry in report["backends"].items():
         if not entry["installed"]:
-            print(f"  {name}: not installed (install {entry['distribution']})")
+            extra = {"tensorflow": "tf", "pytorch": "torch"}.get(name)
+            hint = f"pip install 'ptychopinn-app[{extra}]'" if extra else entry["distribution"]
+            print(f"  {name}: not installed (install: {hint})")
             continue
         line = f"  {name}: {entry['distribution']} {entry['version']}"
         devices = entry.get("devices")
