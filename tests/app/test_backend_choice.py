@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+import ptychopinn.app
 import ptychopinn.core
 from ptychopinn.app import environment
 from ptychopinn.config import BackendNotInstalledError
@@ -181,3 +182,30 @@ def test_infer_falls_back_when_the_bundles_backend_is_missing(
     requested.clear()
     out = inproc("infer", "--model", tmp_path / "m" / "wts.h5.zip", "--data", tiny_data["test"])
     assert out.returncode == 0 and requested == ["tensorflow"]
+
+
+def test_upstream_ptychopinn_distribution_can_sit_beside_ours(tmp_path, monkeypatch, inproc):
+    """Upstream PtychoPINN's pyproject is named `ptychopinn` (top-level `ptycho`); ours is
+    `ptychopinn-app`, so both have their own metadata and our command reports its own."""
+    import importlib
+    import sys
+
+    site = tmp_path / "site"
+    info = site / "ptychopinn-2.0.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ptychopinn\nVersion: 2.0.0\n")
+    (info / "top_level.txt").write_text("ptycho\n")
+    (site / "ptycho").mkdir()
+    (site / "ptycho" / "__init__.py").write_text("UPSTREAM = True\n")
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+    assert importlib.metadata.version("ptychopinn") == "2.0.0"
+    assert importlib.metadata.version("ptychopinn-app") == ptychopinn.app.__version__
+    assert importlib.import_module("ptycho").UPSTREAM is True
+    import ptychopinn.app as ours
+
+    assert ours.__name__ == "ptychopinn.app"  # our namespace portion is untouched
+    lines = inproc("--version").stdout.splitlines()
+    assert lines[0] == f"ptychopinn {ptychopinn.app.__version__}"
+    assert "  ptychopinn 2.0.0" in lines  # upstream listed as the other package it is
+    sys.modules.pop("ptycho", None)
