@@ -25,7 +25,7 @@ PYTHONS = ["3.11", "3.12", "3.13"]
 HEAVY_DEPENDENCIES = ("tensorflow", "torch", "keras", "lightning")
 # Line-coverage floor per package (the issues' acceptance criteria); default 90 %.
 HEAVY_WHEEL_TESTS = ("test_physics.py", "test_model.py")
-COVERAGE_FLOOR = {"ptycho-tf": 85, "ptycho-torch": 85, "ptychopinn": 80}
+COVERAGE_FLOOR = {"ptycho-tf": 85, "ptycho-torch": 85, "ptychopinn-app": 80}
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv"
@@ -104,7 +104,7 @@ def _pytest(
     """Run a test folder; coverage is measured once per package (the primary session)."""
     module = (
         "ptychopinn." + package.removeprefix("ptycho-")
-        if package != "ptychopinn"
+        if package != "ptychopinn-app"
         else "ptychopinn.app"
     )
     cov = [
@@ -204,6 +204,13 @@ def _make_package_sessions(name: str, info: dict) -> None:
             "python", "-c",
             f"import {module} as m, sys; assert 'site-packages' in m.__file__, m.__file__",
         )  # fmt: skip
+        # The licence travels with the installed wheel (PEP 639 `.dist-info/licenses/`).
+        session.run(
+            "python", "-c",
+            "import importlib.metadata as md, sys; "
+            f"text = md.distribution({name!r}).read_text('licenses/LICENSE') or ''; "
+            "sys.exit(0 if 'Apache License' in text else 'no Apache-2.0 LICENSE in the wheel')",
+        )  # fmt: skip
         session.chdir(session.create_tmp())
         # The heavy backends' full suites run in tests-<package>; against the installed
         # wheel their physics and model tests are enough to prove the wheel works.
@@ -221,8 +228,8 @@ for _name, _info in PACKAGES.items():
 def tests_app(session: nox.Session) -> None:
     """The application package (CLI, dispatch) with the light packages only, and the
     hostile-input suite (malformed files and bundles, process faults; fast, no GPU)."""
-    _sync(session, "--package", "ptychopinn", "--no-default-groups", "--group", "test")
-    _pytest(session, [ROOT / "tests" / "app", ROOT / "tests" / "hostile"], "ptychopinn")
+    _sync(session, "--package", "ptychopinn-app", "--no-default-groups", "--group", "test")
+    _pytest(session, [ROOT / "tests" / "app", ROOT / "tests" / "hostile"], "ptychopinn-app")
 
 
 @nox.session(python="3.11")

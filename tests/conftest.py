@@ -108,4 +108,20 @@ def numpy_backend(monkeypatch):
         return backend if name in ("tensorflow", "pytorch", backend.name) else real(name)
 
     monkeypatch.setattr(ptychopinn.core, "get_backend", get_backend)
+    # ... and both backends registered, so that the default-backend rule (the only
+    # installed one, else tensorflow) finds them where none is really installed.
+    import importlib.metadata
+
+    real_entry_points = importlib.metadata.entry_points
+    registered = importlib.metadata.EntryPoints(
+        importlib.metadata.EntryPoint(name, f"numpy.test:{name}", "ptychopinn.backends")
+        for name in ("tensorflow", "pytorch")
+    )
+
+    def entry_points(**params):
+        if params.get("group") == "ptychopinn.backends":
+            return registered
+        return real_entry_points(**params)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
     return backend

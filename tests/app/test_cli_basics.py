@@ -12,7 +12,7 @@ def test_version_lists_every_ptycho_distribution(cli):
     result = cli("--version")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == f"ptychopinn {importlib.metadata.version('ptychopinn')}"
+    assert lines[0] == f"ptychopinn {importlib.metadata.version('ptychopinn-app')}"
     listed = dict(line.split() for line in lines[1:])
     for name in ("ptycho-config", "ptycho-data", "ptycho-stitch"):
         assert listed[name] == importlib.metadata.version(name)

@@ -13,7 +13,10 @@ from ptychopinn.app import conversion, environment
 def test_version_and_info_in_process(inproc):
     result = inproc("--version")
     assert result.returncode == 0
-    assert result.stdout.splitlines()[0] == f"ptychopinn {importlib.metadata.version('ptychopinn')}"
+    assert (
+        result.stdout.splitlines()[0]
+        == f"ptychopinn {importlib.metadata.version('ptychopinn-app')}"
+    )
     text = inproc("info", "--no-devices")
     assert text.returncode == 0 and "ptycho-data" in text.stdout
     data = json.loads(inproc("info", "--no-devices", "--json").stdout)

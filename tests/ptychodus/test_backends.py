@@ -137,3 +137,14 @@ def _scalars(metrics, prefix=""):
         elif isinstance(value, int | float | np.floating) and not isinstance(value, bool):
             out[f"{prefix}{key}"] = float(value)
     return out
+
+
+@pytest.mark.parametrize("installed", [["pytorch"], ["tensorflow"], ["pytorch", "tensorflow"], []])
+def test_default_backend_setting_follows_what_is_installed(installed, monkeypatch):
+    from ptychopinn.app import environment
+    from ptychopinn.app.ptychodus import PtychoPINNAppSettings
+
+    real = environment.choose_backend
+    monkeypatch.setattr(environment, "choose_backend", lambda: real(installed))
+    expected = installed[0] if len(installed) == 1 else "tensorflow"
+    assert PtychoPINNAppSettings(SettingsRegistry()).backend.get_value() == expected

@@ -108,7 +108,7 @@ def test_known_but_not_installed_is_a_runtime_error_with_install_command(
     assert f"{display} backend selected" in message
     assert f"pip install {dist}" in message
     assert f"uv add {dist}" in message
-    assert f"pip install 'ptychopinn[{extra}]'" in message
+    assert f"pip install 'ptychopinn-app[{extra}]'" in message
 
 
 def test_registered_but_import_fails_is_a_runtime_error(monkeypatch):

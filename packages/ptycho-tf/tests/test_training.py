@@ -311,3 +311,17 @@ def test_on_epoch_end_hook_sees_the_model_and_can_stop(grouped1, tiny_config, qu
     assert [e for e, _ in seen] == [0, 1]
     assert seen[0][1] == (2, grouped1.N, grouped1.N, 1)
     assert len(res.history["train_loss"]) == 2
+
+
+def test_progress_is_one_logged_line_per_epoch_when_stdout_is_not_a_terminal(
+    grouped1, tiny_config, quiet, monkeypatch, caplog, capsys
+):
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False)
+    caplog.set_level("INFO", logger="ptychopinn.tf.training")
+    capsys.readouterr()
+    T.train(grouped1, None, tiny_config(nepochs=2), quiet.replace(enable_progress_bar=True))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert "loss " in lines[0] and lines[0].endswith(" s)")
+    out = capsys.readouterr().out
+    assert "\r" not in out and "\x08" not in out and "Epoch 1/2" not in out  # no Keras bar

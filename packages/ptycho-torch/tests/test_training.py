@@ -242,3 +242,36 @@ def test_on_epoch_end_hook_sees_the_model_and_can_stop(
     assert [e for e, _ in seen] == [0, 1]
     assert seen[0][1] == (2, grouped.N, grouped.N, 1)
     assert len(res.history["train_loss"]) == 2
+
+
+def test_progress_is_one_logged_line_per_epoch_when_stdout_is_not_a_terminal(
+    tmp_path, make_execution, monkeypatch, caplog
+):
+    from types import SimpleNamespace
+
+    from ptychopinn.torch.training import EpochLines
+
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False)
+    trainer = build_trainer(
+        make_execution(enable_progress_bar=True, logger="none"), tmp_path, 3, "train_loss"
+    )
+    assert trainer.progress_bar_callback is None  # no carriage-return bar in a pipe
+    lines = [c for c in trainer.callbacks if isinstance(c, EpochLines)]
+    assert len(lines) == 1
+    caplog.set_level("INFO", logger="ptychopinn.torch.training")
+    fake = SimpleNamespace(
+        is_global_zero=True,
+        current_epoch=1,
+        callback_metrics={"train_loss": torch.tensor(0.5), "val_loss": torch.tensor(0.25)},
+    )
+    lines[0].on_train_epoch_start(fake, None)
+    lines[0].on_train_epoch_end(fake, None)
+    assert "epoch 2/3: train_loss 0.5, val_loss 0.25 (" in caplog.text
+    # A terminal keeps Lightning's bar; no progress at all adds neither.
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    bar = build_trainer(make_execution(enable_progress_bar=True, logger="none"), tmp_path, 3, "x")
+    assert bar.progress_bar_callback is not None
+    assert not any(isinstance(c, EpochLines) for c in bar.callbacks)
+    off = build_trainer(make_execution(enable_progress_bar=False, logger="none"), tmp_path, 3, "x")
+    assert off.progress_bar_callback is None
+    assert not any(isinstance(c, EpochLines) for c in off.callbacks)

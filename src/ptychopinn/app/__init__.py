@@ -2,4 +2,4 @@
 
 from importlib.metadata import version as _version
 
-__version__ = _version("ptychopinn")
+__version__ = _version("ptychopinn-app")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -19,15 +20,30 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .errors import EXIT_USAGE, InputError, exit_code_for, one_line
+from .logs import LogSession, configure_logging
 
 __all__ = ["build_parser", "main"]
 
 PROG = "ptychopinn"
+logger = logging.getLogger(__name__)
 OBJECT_TYPES = ("lines", "grf", "points", "diagonals")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the help (not the empty ones: None, False, []) and epilogs as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line and exit code 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         hint = f" (see '{self.prog} --help')"
@@ -85,14 +101,75 @@ def _devices(text: str) -> int | str | list[int]:
         ) from None
 
 
+def _config_default(section: str, key: str) -> str:
+    """'config <section>.<key>, default <value>' for an option that overrides a config field."""
+    from ptychopinn.config import SECTIONS
+
+    return f"config {section}.{key}; default {getattr(SECTIONS[section](), key)}"
+
+
+EPILOGS = {
+    "simulate": """examples:
+  ptychopinn simulate -o sim --n-images 2000
+  ptychopinn simulate -o sim --object grf --scan grid --probe-defocus 4 --nphotons 1e6
+  ptychopinn simulate -o sim --probe my_probe.npy --test-fraction 0.2
+writes data.npz (everything), train.npz, test.npz, object.png and report.md""",
+    "train": """examples:
+  ptychopinn train --train-data sim/train.npz --test-data sim/test.npz --nepochs 20 -o run
+  ptychopinn train --config my.yaml --set training.batch_size=32 --backend pytorch
+  ptychopinn train --train-data scan.h5 --accelerator gpu --precision bf16-mixed -o run
+writes wts.h5.zip (the bundle), history.json, config.yaml, loss.png, report.md and
+ptychopinn.log; without --backend it uses the only installed backend""",
+    "infer": """examples:
+  ptychopinn infer --model run/wts.h5.zip --data sim/test.npz -o recon
+  ptychopinn infer --model run/wts.h5.zip --data scan.h5 --pixel-size-m 1e-8 --batch-size 256
+writes recon.npz, reconstruction.png, product.h5 (ptychodus), report.md, and with a
+true object in the data also comparison.png and metrics.json""",
+    "evaluate": """examples:
+  ptychopinn evaluate --recon recon/recon.npz --truth sim/data.npz
+  ptychopinn evaluate --recon recon/recon.npz --truth truth.npy --no-register -o eval
+writes metrics.json, evaluation.png, frc.png and report.md""",
+    "demo": """examples:
+  ptychopinn demo
+  ptychopinn demo --backend pytorch -o demo-torch
+  ptychopinn demo --nepochs 2 --n-images 200 -q
+simulates, trains, reconstructs and evaluates; pictures/, metrics.json, report.md""",
+    "info": """examples:
+  ptychopinn info
+  ptychopinn info --no-devices --json""",
+    "convert": """examples:
+  ptychopinn convert legacy.npz scan.h5 --pixel-size-m 1e-8
+  ptychopinn convert scan.h5 scan.npz
+  ptychopinn convert raw_counts.npz scan.h5 --measurement intensity""",
+    "config": """examples:
+  ptychopinn config show
+  ptychopinn config show my.yaml --set model.N=128 --format json""",
+}
+
+
+def _config_option(
+    parser: Any, section: str, key: str, what: str, *flags: str, **kwargs: Any
+) -> None:
+    """An option that overrides config field `section.key`; its help names the field."""
+    parser.add_argument(*flags, help=f"{what} ({_config_default(section, key)})", **kwargs)
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
-    # SUPPRESS lets --verbose work before or after the subcommand name.
-    parser.add_argument(
+    # SUPPRESS lets -v/-q work before or after the subcommand name.
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument(
         "-v",
         "--verbose",
         action="store_true",
         default=argparse.SUPPRESS,
-        help="show tracebacks and backend logs",
+        help="debug messages, other libraries' logs and tracebacks",
+    )
+    noise.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="only warnings, errors and the result lines; no progress bars",
     )
 
 
@@ -108,44 +185,64 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_backend_arg(parser: argparse.ArgumentParser, default: str | None) -> None:
-    parser.add_argument(
-        "--backend",
-        default=default,
-        help="tensorflow or pytorch"
-        + (f" (default: {default})" if default else " (default: from the config / bundle)"),
-    )
+def _add_backend_arg(parser: argparse.ArgumentParser, default_text: str) -> None:
+    parser.add_argument("--backend", help=f"tensorflow or pytorch (default: {default_text})")
 
 
 def _add_execution_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("execution")
-    group.add_argument("--accelerator", help="auto, cpu, gpu, cuda or mps")
-    group.add_argument("--devices", type=_devices, help="'auto', a count, or ids like 0,1")
-    group.add_argument("--strategy", help="auto, single_device, ddp, mirrored, ...")
-    group.add_argument("--precision", help="32, 64, 16-mixed or bf16-mixed")
-    group.add_argument("--num-workers", type=int, help="data-loading worker processes")
-    group.add_argument("--logger", help="csv, tensorboard, mlflow or none")
-    group.add_argument(
-        "--early-stop-patience", type=int, help="epochs without improvement before stopping"
+    x = "execution"
+    _config_option(group, x, "accelerator", "auto, cpu, gpu, cuda or mps", "--accelerator")
+    _config_option(
+        group, x, "devices", "'auto', a count, or ids like 0,1", "--devices", type=_devices
     )
-    group.add_argument("--gradient-clip-val", type=_positive_float, help="gradient clipping value")
-    group.add_argument(
-        "--accumulate-grad-batches", type=_positive_int, help="batches per optimiser step"
+    _config_option(group, x, "strategy", "auto, single_device, ddp, mirrored, ...", "--strategy")
+    _config_option(group, x, "precision", "32, 64, 16-mixed or bf16-mixed", "--precision")
+    _config_option(
+        group, x, "num_workers", "data-loading worker processes", "--num-workers", type=int
     )
-    group.add_argument(
+    _config_option(group, x, "logger", "csv, tensorboard, mlflow or none", "--logger")
+    _config_option(
+        group,
+        x,
+        "early_stop_patience",
+        "epochs without improvement before stopping",
+        "--early-stop-patience",
+        type=int,
+    )
+    _config_option(
+        group,
+        x,
+        "gradient_clip_val",
+        "gradient clipping value",
+        "--gradient-clip-val",
+        type=_positive_float,
+    )
+    _config_option(
+        group,
+        x,
+        "accumulate_grad_batches",
+        "batches per optimiser step",
+        "--accumulate-grad-batches",
+        type=_positive_int,
+    )
+    _config_option(
+        group,
+        x,
+        "deterministic",
+        "deterministic kernels",
         "--deterministic",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="deterministic kernels",
     )
-    group.add_argument(
+    _config_option(
+        group,
+        x,
+        "jit_compile",
+        "XLA (TensorFlow) / torch.compile (PyTorch)",
         "--jit-compile",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="XLA (TensorFlow) / torch.compile (PyTorch)",
-    )
-    group.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress bar, only the summary"
     )
 
 
@@ -164,11 +261,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     # config
-    p_config = sub.add_parser("config", help="inspect configuration files")
+    p_config = sub.add_parser(
+        "config", help="inspect configuration files", epilog=EPILOGS["config"]
+    )
     _common(p_config)
     config_sub = p_config.add_subparsers(dest="config_command", metavar="ACTION")
     p_show = config_sub.add_parser(
-        "show", help="print the resolved configuration (defaults < file < --set)"
+        "show",
+        help="print the resolved configuration (defaults < file < --set)",
+        epilog=EPILOGS["config"],
     )
     _common(p_show)
     p_show.add_argument("file", type=Path, nargs="?", help="YAML/JSON config file")
@@ -180,16 +281,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="override one value (repeatable)",
     )
-    p_show.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    p_show.add_argument("--format", choices=("yaml", "json"), default="yaml", help="output format")
 
     # simulate
-    p_sim = sub.add_parser("simulate", help="simulate a dataset; write NPZ with train/test split")
+    p_sim = sub.add_parser(
+        "simulate",
+        help="simulate a dataset; write NPZ with train/test split",
+        epilog=EPILOGS["simulate"],
+    )
     _common(p_sim)
-    p_sim.add_argument("-o", "--output-dir", type=Path, default=Path("simulated"))
-    p_sim.add_argument("--object", choices=OBJECT_TYPES, default="lines")
+    p_sim.add_argument(
+        "-o", "--output-dir", type=Path, default=Path("simulated"), help="output folder"
+    )
+    p_sim.add_argument(
+        "--object", choices=OBJECT_TYPES, default="lines", help="kind of simulated object"
+    )
     p_sim.add_argument("--n-images", type=_positive_int, default=512, help="scan positions")
     p_sim.add_argument("-N", "--N", dest="N", type=int, default=64, help="pattern size 64/128/256")
-    p_sim.add_argument("--object-size", type=_positive_int, help="object side in pixels")
+    p_sim.add_argument(
+        "--object-size",
+        type=_positive_int,
+        help="object side in pixels (default: what the scan covers)",
+    )
     p_sim.add_argument("--nphotons", type=_positive_float, default=1e9, help="mean counts/pattern")
     p_sim_probe = p_sim.add_mutually_exclusive_group()
     p_sim_probe.add_argument(
@@ -202,20 +315,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="curve the built-in probe's wavefront (pi*D rad at r=N/4; 0: flat disk, "
         "which leaves the conjugate-twin ambiguity; 4 is a structured probe)",
     )
-    p_sim.add_argument("--scan", choices=("random", "grid"), default="random")
-    p_sim.add_argument("--seed", type=int, default=0)
+    p_sim.add_argument(
+        "--scan", choices=("random", "grid"), default="random", help="scan pattern of positions"
+    )
+    p_sim.add_argument("--seed", type=int, default=0, help="random seed (object, scan, noise)")
     p_sim.add_argument(
         "--test-fraction", type=_fraction, default=0.5, help="share of rows held out for testing"
     )
 
     # train
-    p_train = sub.add_parser("train", help="train a model; write the bundle, history and plots")
+    p_train = sub.add_parser(
+        "train",
+        help="train a model; write the bundle, history and plots",
+        epilog=EPILOGS["train"],
+    )
     _common(p_train)
     p_train.add_argument("--train-data", type=Path, help="NPZ or ptychodus product")
     p_train.add_argument("--test-data", type=Path, help="optional held-out data")
     _add_config_args(p_train)
-    _add_backend_arg(p_train, None)
-    p_train.add_argument("-o", "--output-dir", type=Path)
+    _add_backend_arg(
+        p_train, "the config's training.backend, else the only installed one; tensorflow if both"
+    )
+    _config_option(
+        p_train, "training", "output_dir", "output folder", "-o", "--output-dir", type=Path
+    )
     p_train.add_argument(
         "--overwrite",
         action="store_true",
@@ -223,27 +346,84 @@ def build_parser() -> argparse.ArgumentParser:
         "bundle, history or checkpoints is refused; one in use by a running training "
         "always is)",
     )
-    p_train.add_argument("--nepochs", "--epochs", dest="nepochs", type=_positive_int)
-    p_train.add_argument("--batch-size", type=_positive_int)
-    p_train.add_argument("--learning-rate", type=_positive_float)
-    p_train.add_argument("--n-groups", type=_positive_int, help="training groups (default: all)")
-    p_train.add_argument("--gridsize", type=_positive_int)
-    p_train.add_argument("--n-filters-scale", type=_positive_int)
-    p_train.add_argument("--nphotons", type=_positive_float)
-    p_train.add_argument("--seed", type=int)
+    t = "training"
+    _config_option(
+        p_train,
+        t,
+        "nepochs",
+        "training epochs",
+        "--nepochs",
+        "--epochs",
+        dest="nepochs",
+        type=_positive_int,
+    )
+    _config_option(p_train, t, "batch_size", "groups per batch", "--batch-size", type=_positive_int)
+    _config_option(
+        p_train, t, "learning_rate", "optimiser step size", "--learning-rate", type=_positive_float
+    )
+    p_train.add_argument(
+        "--n-groups",
+        type=_positive_int,
+        help="training groups (config training.n_groups; default: all)",
+    )
+    _config_option(
+        p_train,
+        "model",
+        "gridsize",
+        "patterns per group side, C = gridsize²",
+        "--gridsize",
+        type=_positive_int,
+    )
+    _config_option(
+        p_train,
+        "model",
+        "n_filters_scale",
+        "network width multiplier",
+        "--n-filters-scale",
+        type=_positive_int,
+    )
+    p_train.add_argument(
+        "--nphotons",
+        type=_positive_float,
+        help="photons per pattern for the intensity scale (config training.nphotons; "
+        "default: the data's recorded count, else 1e9)",
+    )
+    p_train.add_argument("--seed", type=int, help=f"random seed ({_config_default(t, 'seed')})")
     _add_execution_args(p_train)
 
     # infer
-    p_infer = sub.add_parser("infer", help="reconstruct with a trained bundle; stitch; export")
+    p_infer = sub.add_parser(
+        "infer", help="reconstruct with a trained bundle; stitch; export", epilog=EPILOGS["infer"]
+    )
     _common(p_infer)
     p_infer.add_argument("--model", type=Path, required=True, help="bundle (wts.h5.zip)")
     p_infer.add_argument("--data", type=Path, required=True, help="NPZ or ptychodus product")
     _add_config_args(p_infer)
-    _add_backend_arg(p_infer, None)
-    p_infer.add_argument("-o", "--output-dir", type=Path)
-    p_infer.add_argument("--n-groups", type=_positive_int)
-    p_infer.add_argument("--stitch-crop", type=_positive_int, help="central pixels kept per patch")
-    p_infer.add_argument("--batch-size", type=_positive_int, help="inference batch size")
+    _add_backend_arg(p_infer, "the bundle's, if installed; else the installed one")
+    _config_option(
+        p_infer, "inference", "output_dir", "output folder", "-o", "--output-dir", type=Path
+    )
+    p_infer.add_argument(
+        "--n-groups",
+        type=_positive_int,
+        help="groups to reconstruct (config inference.n_groups; default: one per scan point)",
+    )
+    _config_option(
+        p_infer,
+        "inference",
+        "stitch_crop",
+        "central pixels kept per patch",
+        "--stitch-crop",
+        type=_positive_int,
+    )
+    _config_option(
+        p_infer,
+        "execution",
+        "inference_batch_size",
+        "inference batch size",
+        "--batch-size",
+        type=_positive_int,
+    )
     p_infer.add_argument(
         "--pixel-size-m", type=_positive_float, help="object pixel size, for positions in metres"
     )
@@ -253,14 +433,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="stitch even when the positions need a canvas above 8192 px per side "
         "(refused by default: such positions are usually in the wrong units)",
     )
-    p_infer.add_argument("-q", "--quiet", action="store_true")
 
     # evaluate
-    p_eval = sub.add_parser("evaluate", help="compare a reconstruction with the ground truth")
+    p_eval = sub.add_parser(
+        "evaluate",
+        help="compare a reconstruction with the ground truth",
+        epilog=EPILOGS["evaluate"],
+    )
     _common(p_eval)
     p_eval.add_argument("--recon", type=Path, required=True, help="recon.npz written by infer")
     p_eval.add_argument("--truth", type=Path, required=True, help="NPZ with objectGuess, or .npy")
-    p_eval.add_argument("-o", "--output-dir", type=Path)
+    p_eval.add_argument(
+        "-o", "--output-dir", type=Path, help="output folder (default: the reconstruction's)"
+    )
     p_eval.add_argument(
         "--no-register",
         dest="register",
@@ -269,17 +454,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     # demo
-    p_demo = sub.add_parser("demo", help="simulate, train briefly, infer, evaluate; print summary")
+    p_demo = sub.add_parser(
+        "demo",
+        help="simulate, train briefly, infer, evaluate; print summary",
+        epilog=EPILOGS["demo"],
+    )
     _common(p_demo)
-    _add_backend_arg(p_demo, "tensorflow")
-    p_demo.add_argument("-o", "--output-dir", type=Path, default=Path("ptychopinn-demo"))
-    p_demo.add_argument("--nepochs", "--epochs", dest="nepochs", type=_positive_int)
-    p_demo.add_argument("--n-images", type=_positive_int, help="simulated scan positions")
-    p_demo.add_argument("--seed", type=int, default=0)
-    p_demo.add_argument("-q", "--quiet", action="store_true")
+    _add_backend_arg(p_demo, "the only installed backend; tensorflow if both are")
+    from .demo import DEMO_DEFAULTS
+
+    p_demo.add_argument(
+        "-o", "--output-dir", type=Path, default=Path("ptychopinn-demo"), help="output folder"
+    )
+    p_demo.add_argument(
+        "--nepochs",
+        "--epochs",
+        dest="nepochs",
+        type=_positive_int,
+        help=f"training epochs (default: {DEMO_DEFAULTS['nepochs']})",
+    )
+    p_demo.add_argument(
+        "--n-images",
+        type=_positive_int,
+        help=f"simulated scan positions (default: {DEMO_DEFAULTS['n_images']})",
+    )
+    p_demo.add_argument("--seed", type=int, default=0, help="random seed")
 
     # info
-    p_info = sub.add_parser("info", help="versions, installed backends, visible devices")
+    p_info = sub.add_parser(
+        "info", help="versions, installed backends, visible devices", epilog=EPILOGS["info"]
+    )
     _common(p_info)
     p_info.add_argument(
         "--no-devices", action="store_true", help="skip the (slow) device query per backend"
@@ -288,11 +492,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     # convert
     p_conv = sub.add_parser(
-        "convert", help="convert between NPZ, legacy NPZ and ptychodus products"
+        "convert",
+        help="convert between NPZ, legacy NPZ and ptychodus products",
+        epilog=EPILOGS["convert"],
     )
     _common(p_conv)
-    p_conv.add_argument("input", type=Path)
-    p_conv.add_argument("output", type=Path)
+    p_conv.add_argument("input", type=Path, help="NPZ, legacy NPZ or ptychodus product (.h5)")
+    p_conv.add_argument("output", type=Path, help="file to write (its suffix picks --to)")
     p_conv.add_argument(
         "--to",
         choices=("npz", "legacy-npz", "product"),
@@ -305,7 +511,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the input's diffraction holds, for files without a 'measurement' key "
         "(default: the file's key, else amplitude; contradicting the file's key is an error)",
     )
-    p_conv.add_argument("--pixel-size-m", type=_positive_float, help="object pixel size")
+    p_conv.add_argument(
+        "--pixel-size-m", type=_positive_float, help="object pixel size in metres (for products)"
+    )
     return parser
 
 
@@ -316,7 +524,7 @@ def _print_versions() -> int:
     from .environment import ptycho_distributions
 
     dists = ptycho_distributions()
-    own = dists.pop("ptychopinn", "unknown")
+    own = dists.pop("ptychopinn-app", "unknown")
     print(f"{PROG} {own}")
     for name, version in dists.items():
         print(f"  {name} {version}")
@@ -338,10 +546,12 @@ def _config_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _info(args: argparse.Namespace) -> int:
+def _info(args: argparse.Namespace, logs: LogSession) -> int:
     import platform
 
-    from .environment import backend_statuses, ptycho_distributions, query_devices
+    from ptychopinn.config import BackendNotInstalledError
+
+    from .environment import backend_statuses, choose_backend, ptycho_distributions, query_devices
 
     report: dict[str, Any] = {
         "python": platform.python_version(),
@@ -368,6 +578,11 @@ def _info(args: argparse.Namespace) -> int:
         if status.name in devices:
             entry["devices"] = devices[status.name]
         report["backends"][status.name] = entry
+    try:
+        choice = choose_backend()
+        report["default_backend"] = {"name": choice.name, "reason": choice.reason}
+    except BackendNotInstalledError as exc:
+        report["default_backend"] = {"name": None, "reason": str(exc)}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -378,7 +593,9 @@ def _info(args: argparse.Namespace) -> int:
     print("backends:")
     for name, entry in report["backends"].items():
         if not entry["installed"]:
-            print(f"  {name}: not installed (install {entry['distribution']})")
+            extra = {"tensorflow": "tf", "pytorch": "torch"}.get(name)
+            hint = f"pip install 'ptychopinn-app[{extra}]'" if extra else entry["distribution"]
+            print(f"  {name}: not installed (install: {hint})")
             continue
         line = f"  {name}: {entry['distribution']} {entry['version']}"
         listed = entry.get("devices")
@@ -387,6 +604,11 @@ def _info(args: argparse.Namespace) -> int:
         elif listed is not None:
             line += f"; cannot load: {listed}"
         print(line)
+    default = report["default_backend"]
+    if default["name"] is None:
+        print(f"default backend: none ({default['reason']})")
+    else:
+        print(f"default backend: {default['name']} ({default['reason']})")
     return 0
 
 
@@ -414,12 +636,12 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "training.backend": args.backend,
         "training.output_dir": str(args.output_dir) if args.output_dir else None,
     }
-    if args.quiet:
+    if _quiet(args):
         mapping["execution.enable_progress_bar"] = False
     return {k: v for k, v in mapping.items() if v is not None}
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, logs: LogSession) -> int:
     from ptychopinn.config import load_config, parse_overrides
 
     from . import pipeline
@@ -428,22 +650,26 @@ def _train(args: argparse.Namespace) -> int:
     # --set comes last: it wins over the shortcut flags.
     for section, key, value in parse_overrides(args.overrides):
         overrides[f"{section}.{key}"] = value
+    chosen = "training.backend" in overrides or _file_backend(args.config, "training") is not None
     configs = load_config(args.config, overrides)
+    logs.log_to(configs["training"].output_dir)
     result = pipeline.train(
         configs,
         train_path=args.train_data,
         test_path=args.test_data,
-        log=_logger(args),
         overwrite=args.overwrite,
+        backend_chosen=chosen,
+        on_backend=lambda backend: _route_framework_logs(backend, logs),
     )
     print(f"bundle: {result.bundle_path}")
     print(f"report: {result.report_path}")
     return 0
 
 
-def _infer(args: argparse.Namespace) -> int:
+def _infer(args: argparse.Namespace, logs: LogSession) -> int:
     from . import pipeline
 
+    logs.log_to(args.output_dir or _configured_output(args.config, args.overrides))
     result = pipeline.infer(
         bundle_path=args.model,
         data_path=args.data,
@@ -455,8 +681,8 @@ def _infer(args: argparse.Namespace) -> int:
         stitch_crop=args.stitch_crop,
         batch_size=args.batch_size,
         pixel_size_m=args.pixel_size_m,
-        log=_logger(args),
         allow_large_canvas=args.allow_large_canvas,
+        progress=not _quiet(args) and sys.stderr.isatty(),
     )
     print(f"reconstruction: {result.recon_path}")
     print(f"product: {result.product_path}")
@@ -464,9 +690,10 @@ def _infer(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def _evaluate(args: argparse.Namespace, logs: LogSession) -> int:
     from . import pipeline
 
+    logs.log_to(args.output_dir or args.recon.parent)
     result = pipeline.evaluate_files(
         args.recon, args.truth, output_dir=args.output_dir, register=args.register
     )
@@ -490,9 +717,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulate(args: argparse.Namespace) -> int:
+def _simulate(args: argparse.Namespace, logs: LogSession) -> int:
     from . import pipeline
 
+    logs.log_to(args.output_dir)
     paths = pipeline.simulate_files(
         output_dir=args.output_dir,
         object_type=args.object,
@@ -511,23 +739,24 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace, logs: LogSession) -> int:
     from . import demo
 
+    logs.log_to(args.output_dir)
     summary = demo.run_demo(
-        backend=args.backend,
+        backend=args.backend or _default_backend(args),
+        on_backend=lambda backend: _route_framework_logs(backend, logs),
         output_dir=args.output_dir,
         nepochs=args.nepochs,
         n_images=args.n_images,
         seed=args.seed,
-        quiet=args.quiet,
-        log=_logger(args),
+        quiet=_quiet(args),
     )
     print(demo.format_summary(summary))
     return 0
 
 
-def _convert(args: argparse.Namespace) -> int:
+def _convert(args: argparse.Namespace, logs: LogSession) -> int:
     from . import conversion
 
     written = conversion.convert(
@@ -541,14 +770,64 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _logger(args: argparse.Namespace):
-    quiet = getattr(args, "quiet", False)
+def _file_backend(config_path: Path | None, section: str) -> str | None:
+    """The ``backend`` a config file sets in `section`, or None when it sets none."""
+    if config_path is None:
+        return None
+    import yaml  # JSON is YAML too; load_config has already validated this file
 
-    def log(message: str) -> None:
-        if not quiet:
-            print(message, file=sys.stderr, flush=True)
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, yaml.YAMLError):
+        return None  # load_config reports the problem with the file's name
+    body = raw.get(section) if isinstance(raw, dict) else None
+    value = body.get("backend") if isinstance(body, dict) else None
+    return None if value is None else str(value)
 
-    return log
+
+def _default_backend(args: argparse.Namespace) -> str:
+    """The installed backend to use when the command line and config name none (logged)."""
+    from .environment import choose_backend
+
+    choice = choose_backend()
+    logger.info("backend: %s (%s)", choice.name, choice.reason)
+    return choice.name
+
+
+# Frameworks that attach their own console handler when imported (Lightning does, to its
+# `lightning` logger, whatever the root logger has), by the backend module that uses them.
+_FRAMEWORK_LOGGERS = {"ptychopinn.torch": ("lightning", "tensorflow")}
+
+
+def _route_framework_logs(backend: Any, logs: LogSession) -> None:
+    """Once the job has its backend: import the framework it is about to use, so that the
+    framework's own console handler is routed through this command's logging."""
+    import importlib
+    import importlib.util
+
+    module = type(backend).__module__
+    for owner, (framework, incompatible) in _FRAMEWORK_LOGGERS.items():
+        if not module.startswith(owner + "."):
+            continue
+        # Never two frameworks in one process (ARCHITECTURE.md): the job would fail anyway.
+        if incompatible not in sys.modules and importlib.util.find_spec(framework) is not None:
+            importlib.import_module(framework)
+    logs.adopt_library_handlers()
+
+
+def _quiet(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "quiet", False))
+
+
+def _configured_output(config: Path | None, overrides: Sequence[str]) -> Path | None:
+    """infer's output folder from the config when -o is not given (None if unreadable:
+    the job itself then reports the config's problem)."""
+    from ptychopinn.config import load_config
+
+    try:
+        return Path(load_config(config, list(overrides))["inference"].output_dir)
+    except Exception:
+        return None
 
 
 COMMANDS = {
@@ -569,27 +848,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = bool(getattr(args, "verbose", False))
     if not verbose:
         # Keep TensorFlow's C++ start-up chatter out of the way of our own messages.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        if args.version:
-            return _print_versions()
-        if args.command is None:
-            parser.print_help()
-            return EXIT_USAGE
-        if args.command == "config":
-            if args.config_command != "show":
-                raise InputError("use 'ptychopinn config show FILE'")
-            return _config_show(args)
-        return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        code = exit_code_for(exc)
-        if verbose:
-            traceback.print_exc()
-        message = one_line(exc)
-        if code != EXIT_USAGE and not verbose:
-            message = f"{type(exc).__name__}: {message} (run with --verbose for the traceback)"
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return code
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    verbosity = 1 if verbose else -1 if _quiet(args) else 0
+    words = [PROG, *(str(a) for a in (argv if argv is not None else sys.argv[1:]))]
+    header = f"{' '.join(words)}  (ptychopinn-app {_own_version()})"
+    with configure_logging(verbosity, header=header) as logs:
+        try:
+            if args.version:
+                return _print_versions()
+            if args.command is None:
+                parser.print_help()
+                return EXIT_USAGE
+            if args.command == "config":
+                if args.config_command != "show":
+                    raise InputError("use 'ptychopinn config show FILE'")
+                return _config_show(args)
+            return COMMANDS[args.command](args, logs)
+        except KeyboardInterrupt:
+            logs.record(logging.ERROR, "interrupted")
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:
+            code = exit_code_for(exc)
+            if verbose:
+                traceback.print_exc()
+            message = one_line(exc)
+            if code != EXIT_USAGE and not verbose:
+                message = f"{type(exc).__name__}: {message} (run with --verbose for the traceback)"
+            logs.record(logging.ERROR, message, exc if code != EXIT_USAGE else None)
+            print(f"{PROG}: error: {message}", file=sys.stderr)
+            return code
+
+
+def _own_version() -> str:
+    from . import __version__
+
+    return __version__

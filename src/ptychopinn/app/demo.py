@@ -7,7 +7,9 @@ backend while showing a clearly better reconstruction than the untrained network
 from __future__ import annotations
 
 import json
+import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from . import pipeline, reports
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEMO_DEFAULTS",
@@ -117,15 +121,23 @@ def demo_overrides(backend: str, nepochs: int, seed: int, output_dir: Path) -> d
 
 
 def run_demo(
-    backend: str = "tensorflow",
+    backend: str | None = None,
     output_dir: Path = Path("ptychopinn-demo"),
     nepochs: int | None = None,
     n_images: int | None = None,
     seed: int = 0,
     quiet: bool = False,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] | None = None,
+    on_backend: Callable[[Any], None] | None = None,
 ) -> DemoSummary:
-    """Run the demo end to end and write data, model, pictures and report.md under `output_dir`."""
+    """Run the demo end to end and write data, model, pictures and report.md under `output_dir`.
+
+    `backend` None: the only installed backend, else the default (``choose_backend``).
+    Progress messages go to `log` (default: this module's logger at INFO); `quiet` turns
+    the training and inference progress bars off; `on_backend(backend)` is called once the
+    backend is loaded.
+    """
+    log = log or logger.info
     from ptychopinn.config import layer_plan, load_config, save_config
     from ptychopinn.core import get_backend
     from ptychopinn.data import default_probe, save_npz, simulate, write_text_atomic
@@ -135,9 +147,18 @@ def run_demo(
     nepochs = nepochs or d["nepochs"]
     n_images = n_images or d["n_images"]
     output_dir = Path(output_dir)
+    if backend is None:
+        from .environment import choose_backend
+
+        choice = choose_backend()
+        backend = choice.name
+        log(f"backend: {backend} ({choice.reason})")
     chosen = get_backend(backend)  # fails fast, before any work, when it is not installed
+    if on_backend is not None:
+        on_backend(chosen)
     overrides = demo_overrides(backend, nepochs, seed, output_dir / "model")
     overrides["execution.enable_progress_bar"] = not quiet
+    progress = not quiet and sys.stderr.isatty()
     configs = load_config(None, overrides)
     model_config, training = configs["model"], configs["training"]
 
@@ -180,14 +201,20 @@ def run_demo(
 
     log(f"[3/5] reconstructing the scanned object from its {len(test_data)} groups")
     crop = configs["inference"].stitch_crop
-    trained = pipeline.stitch_patches(chosen.predict(model, test_data), test_data, crop)
+    trained = pipeline.stitch_patches(
+        pipeline.predict_patches(chosen, model, test_data, progress=progress), test_data, crop
+    )
     # The same network before training: the bundle reloaded with fresh initial weights.
     untrained_model = chosen.load_bundle(bundle)
     trained_weights = chosen.export_weights(model)
     fresh = initial_weights(layer_plan(model_config).parameter_shapes(), trained_weights, seed)
     fresh["log_scale"] = np.asarray(math.log(test_data.intensity_scale), dtype=np.float32)
     chosen.import_weights(untrained_model, fresh)
-    untrained = pipeline.stitch_patches(chosen.predict(untrained_model, test_data), test_data, crop)
+    untrained = pipeline.stitch_patches(
+        pipeline.predict_patches(chosen, untrained_model, test_data, progress=progress),
+        test_data,
+        crop,
+    )
 
     log("[4/5] evaluating against the ground truth")
     assert scan.object is not None  # simulate() always returns its object

@@ -15,8 +15,12 @@ from dataclasses import dataclass
 
 __all__ = [
     "BACKEND_GROUP",
+    "DEFAULT_BACKEND",
+    "BackendChoice",
     "BackendStatus",
     "backend_statuses",
+    "choose_backend",
+    "no_backend_message",
     "ptycho_distributions",
     "query_devices",
 ]
@@ -24,6 +28,10 @@ __all__ = [
 BACKEND_GROUP = "ptychopinn.backends"
 # The backends the project knows, whether or not their package is installed.
 KNOWN_BACKENDS = {"tensorflow": "ptycho-tf", "pytorch": "ptycho-torch"}
+DEFAULT_BACKEND = "tensorflow"
+"""The backend used when several are installed and none is asked for (the configs'
+default, so a config file written without ``backend`` means the same everywhere)."""
+APP_DISTRIBUTION = "ptychopinn-app"
 
 
 def _normalise(name: str) -> str:
@@ -112,3 +120,48 @@ def query_devices(name: str, timeout_s: float = 120.0) -> list[str] | str:
             return list(json.loads(line.split(" ", 1)[1]))
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
     return lines[-1] if lines else f"exit code {proc.returncode}"
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """The backend a command uses when none is asked for, and why."""
+
+    name: str
+    reason: str
+
+
+def no_backend_message() -> str:
+    """The error text when no backend is installed: both install commands."""
+    return (
+        "no ptychopinn backend is installed: install one with "
+        f"`pip install '{APP_DISTRIBUTION}[torch]'` (PyTorch; on a CPU-only machine first "
+        "`pip install torch --index-url https://download.pytorch.org/whl/cpu`) or "
+        f"`pip install '{APP_DISTRIBUTION}[tf]'` (TensorFlow); the libraries alone are "
+        "`pip install ptycho-torch` / `pip install ptycho-tf`"
+    )
+
+
+def choose_backend(installed: list[str] | tuple[str, ...] | None = None) -> BackendChoice:
+    """Pick the backend for a command that names none: the only installed one, else the default.
+
+    `installed` defaults to the registered backends (``ptychopinn.config.available_backends``,
+    nothing is imported). With several installed, ``DEFAULT_BACKEND`` wins when it is one
+    of them, else the first by name. Raises ``BackendNotInstalledError`` (exit code 2)
+    naming both install commands when none is installed.
+    """
+    from ptychopinn.config import BackendNotInstalledError, available_backends
+
+    names = sorted(available_backends() if installed is None else installed)
+    if not names:
+        raise BackendNotInstalledError(no_backend_message())
+    if len(names) == 1:
+        return BackendChoice(names[0], "the only installed backend")
+    if DEFAULT_BACKEND in names:
+        return BackendChoice(
+            DEFAULT_BACKEND,
+            f"{' and '.join(names)} are installed; {DEFAULT_BACKEND} is the default, "
+            "--backend or the config's backend key chooses",
+        )
+    return BackendChoice(
+        names[0], f"{' and '.join(names)} are installed; {names[0]} is the first by name"
+    )

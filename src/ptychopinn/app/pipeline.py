@@ -9,6 +9,7 @@ framework is imported here.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -39,6 +40,7 @@ __all__ = [
     "evaluate_images",
     "group_for_model",
     "infer",
+    "predict_patches",
     "read_probe",
     "read_scan",
     "simulate_files",
@@ -52,6 +54,7 @@ except ImportError:  # pragma: no cover - Windows: no lock, the previous-run che
     fcntl = None  # type: ignore[assignment]
 
 Log = Callable[[str], None]
+logger = logging.getLogger(__name__)
 LOCK_NAME = ".ptychopinn.lock"
 RUN_MARKERS = (BUNDLE_NAME, "history.json", "config.yaml", "checkpoints", "metrics.csv")
 """What a training run leaves in its output folder (either backend)."""
@@ -63,6 +66,38 @@ PRODUCT_SUFFIXES = (".h5", ".hdf5")
 
 def _silent(_: str) -> None:
     return None
+
+
+PREDICT_CHUNK_BATCHES = 8
+"""``predict_patches`` hands the backend this many batches at a time, so that a progress
+bar can move (a 100 k-pattern scan is minutes of inference)."""
+
+
+def predict_patches(
+    backend: Any, model: Any, data: Any, batch_size: int | None = None, *, progress: bool = False
+) -> np.ndarray:
+    """The backend's ``predict`` over `data` in chunks, with a tqdm bar if `progress`.
+
+    Returns the patches ``(B, N, N, 1)`` complex64, the same as one ``predict`` call.
+    The bar goes to stderr; the command line turns it on only when stderr is a terminal
+    and ``-q`` is not given.
+    """
+    from tqdm import tqdm
+
+    total = len(data)
+    chunk = max(int(batch_size or 64), 1) * PREDICT_CHUNK_BATCHES
+    if total <= chunk:
+        starts = [0]
+    else:
+        starts = list(range(0, total, chunk))
+    parts = []
+    with tqdm(total=total, desc="inference", unit="pattern", disable=not progress) as bar:
+        for start in starts:
+            stop = min(start + chunk, total)
+            part = data if (start, stop) == (0, total) else data.subset(slice(start, stop))
+            parts.append(np.asarray(backend.predict(model, part, batch_size=batch_size)))
+            bar.update(stop - start)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
 def _require_file(path: Path | None, what: str) -> Path:
@@ -141,7 +176,7 @@ def simulate_files(
     test_fraction: float = 0.5,
     probe_defocus: float = 0.0,
 ) -> dict[str, Path]:
-    """Simulate a dataset and write ``data.npz``, ``train.npz``, ``test.npz``, ``object.png``.
+    """Simulate a dataset; write ``data.npz``, ``train.npz``, ``test.npz``, ``object.png``, ``report.md``.
 
     Without ``probe_path`` the probe is ``default_probe(N, probe_defocus)``.
     """
@@ -180,6 +215,23 @@ def simulate_files(
     assert data.object is not None  # simulate() always returns its object
     paths["object"] = reports.save_image_figure(
         output_dir / "object.png", data.object, f"simulated {object_type}"
+    )
+    paths["report"] = reports.write_report(
+        output_dir / "report.md",
+        "ptychopinn simulation",
+        summary={
+            "object": f"{object_type}, {data.object.shape[1]}x{data.object.shape[0]} px",
+            "scan": f"{scan}, {data.n_positions} positions",
+            "patterns": f"N={N}, {nphotons:.3g} photons per pattern",
+            "probe": str(probe_path)
+            if probe_path is not None
+            else f"built in, defocus {probe_defocus:g}",
+            "seed": seed,
+            "split": f"{train_scan.n_positions} train / {test_scan.n_positions} test "
+            f"(test fraction {test_fraction:g})",
+            "files": ", ".join(p.name for p in paths.values()),
+        },
+        figures={"simulated object": paths["object"]},
     )
     return paths
 
@@ -297,14 +349,22 @@ def train(
     configs: dict[str, Any],
     train_path: Path | None = None,
     test_path: Path | None = None,
-    log: Log = _silent,
+    log: Log | None = None,
     overwrite: bool = False,
+    on_backend: Callable[[Any], None] | None = None,
+    backend_chosen: bool = True,
 ) -> TrainingRun:
     """Train on an NPZ/product file with the configs of ``load_config``; write bundle and report.
 
     The output folder is claimed for the run (:func:`claim_output_dir`): a folder in
     use by another run, or holding a previous run without ``overwrite``, is refused.
+    Progress messages go to `log` (default: this module's logger at INFO);
+    `on_backend(backend)` is called once the inputs are read and the backend is loaded.
+    ``backend_chosen=False`` says that ``training.backend`` is only the configs' default
+    (the user named none): the installed backend is used instead
+    (:func:`ptychopinn.app.environment.choose_backend`), once the inputs are read.
     """
+    log = log or logger.info
     from ptychopinn.config import save_config
     from ptychopinn.core import get_backend
     from ptychopinn.data import photon_count, write_text_atomic
@@ -318,7 +378,16 @@ def train(
         test_path = _require_file(test_path, "test data (--test-data)")
     scan = read_scan(train_path)
     test_scan = read_scan(test_path) if test_path is not None else None
+    if not backend_chosen:
+        from .environment import choose_backend
+
+        choice = choose_backend()
+        log(f"backend: {choice.name} ({choice.reason})")
+        configs = {**configs, "training": training.replace(backend=choice.name)}
+        training = configs["training"]
     backend = get_backend(training.backend)
+    if on_backend is not None:
+        on_backend(backend)
     configs = _match_model_to_data(configs, scan, log)
     training = configs["training"].replace(train_data_file=train_path, test_data_file=test_path)
     configs["training"] = training
@@ -363,6 +432,12 @@ def train(
             figures=figures,
             config=_config_dicts(configs),
         )
+        epochs_run = max((len(v) for v in history.values()), default=0)
+        if 0 < epochs_run < training.nepochs:
+            log(
+                f"training stopped after {epochs_run} of {training.nepochs} epochs "
+                "(early stopping or a stall check; see history.json)"
+            )
         log(f"trained in {seconds:.1f} s; bundle {bundle_path}")
         return TrainingRun(
             output_dir, bundle_path, report, history, seconds, training.backend, model, configs
@@ -463,18 +538,24 @@ def infer(
     stitch_crop: int | None = None,
     batch_size: int | None = None,
     pixel_size_m: float | None = None,
-    log: Log = _silent,
+    log: Log | None = None,
     allow_large_canvas: bool = False,
+    progress: bool = False,
 ) -> InferenceResult:
     """Reconstruct `data_path` with a bundle; write recon.npz, PNGs, a ptychodus product, report.
 
     Positions whose stitching canvas would exceed ``MAX_CANVAS_SIDE_PX`` per side are
-    refused before the model is loaded, unless ``allow_large_canvas``.
+    refused before the model is loaded, unless ``allow_large_canvas``. ``progress``
+    shows a progress bar over the patterns (:func:`predict_patches`); messages go to
+    `log` (default: this module's logger at INFO).
     """
-    from ptychopinn.config import load_config
+    log = log or logger.info
+    from ptychopinn.config import available_backends, load_config
     from ptychopinn.core import get_backend
     from ptychopinn.core.bundle import manifest_float
     from ptychopinn.data import ScanData, save_product
+
+    from .environment import KNOWN_BACKENDS, choose_backend
 
     bundle_path = _require_file(bundle_path, "model bundle (--model)")
     data_path = _require_file(data_path, "data (--data)")
@@ -482,6 +563,11 @@ def infer(
     configs = load_config(config_path, list(overrides))
     inference = configs["inference"]
     name = backend or manifest.get("backend") or inference.backend
+    if backend is None and name in KNOWN_BACKENDS and name not in available_backends():
+        # A bundle loads in the other backend through its portable weights.
+        choice = choose_backend()
+        log(f"the bundle's backend {name} is not installed; using {choice.name} ({choice.reason})")
+        name = choice.name
     chosen = get_backend(name)
     model_config = _model_config_from_manifest(manifest, bundle_path)
     inference = inference.replace(
@@ -508,7 +594,7 @@ def infer(
     log(f"loading {bundle_path} ({manifest.get('backend')}) with the {name} backend")
     model = chosen.load_bundle(bundle_path)
     started = time.perf_counter()
-    patches = chosen.predict(model, data, batch_size=batch)
+    patches = predict_patches(chosen, model, data, batch, progress=progress)
     stitched = stitch_patches(patches, data, inference.stitch_crop)
     seconds = time.perf_counter() - started
     log(f"reconstructed {len(data)} patches in {seconds:.1f} s")
@@ -520,13 +606,14 @@ def infer(
     }
     metrics, skipped = _compare_with_truth(stitched, scan.object, out, figures)
     if skipped is not None:
-        log(f"warning: {data_path}: the comparison with the truth was skipped: {skipped}")
         warnings.warn(f"{data_path}: comparison with the truth skipped: {skipped}", stacklevel=2)
     # The product: the stitched object, positions relative to its pixel (0, 0).
     x0, y0 = stitched.origin
     pixel = pixel_size_m or scan.metadata.get("object_pixel_width_m")
     if pixel is None:
-        log("object pixel size unknown (--pixel-size-m): product positions use a nominal 10 nm")
+        logger.warning(
+            "object pixel size unknown (--pixel-size-m): product positions use a nominal 10 nm"
+        )
     product_scan = ScanData(
         xcoords=scan.xcoords - x0,
         ycoords=scan.ycoords - y0,

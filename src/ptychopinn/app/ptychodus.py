@@ -85,12 +85,25 @@ TEST_FILE_NAMES = ("test_data.npz", "test.npz")
 PIXEL_CONVENTION_OFFSET = 0.5
 
 
+def _default_backend_name() -> str:
+    """The settings' default backend: the only installed one, else tensorflow."""
+    from ptychopinn.config import BackendNotInstalledError
+
+    from .environment import DEFAULT_BACKEND, choose_backend
+
+    try:
+        return choose_backend().name
+    except BackendNotInstalledError:
+        return DEFAULT_BACKEND  # reconstruct/train then say what to install
+
+
 class PtychoPINNAppSettings(Observable, Observer):
     """The adapter's settings: ptychodus settings group ``PtychoPINNApp``.
 
-    ``backend`` selects ``tensorflow`` or ``pytorch``; ``nphotons`` 0 means "from the
-    data" (``ptychopinn.data.photon_count``: the file's metadata, else the mean counts
-    per pattern of the training data); ``n_groups`` 0 means one group per scan
+    ``backend`` selects ``tensorflow`` or ``pytorch`` (default: the only installed one,
+    else tensorflow); ``nphotons`` 0 means "from the data" (``ptychopinn.data.photon_count``:
+    the file's metadata, else the mean counts per pattern of the training data);
+    ``n_groups`` 0 means one group per scan
     point; ``subprocess`` runs each call in a fresh spawned process.
     """
 
@@ -101,7 +114,7 @@ class PtychoPINNAppSettings(Observable, Observer):
         self._group = registry.create_group(self.GROUP)
         self._group.add_observer(self)
         g = self._group
-        self.backend = g.create_string_parameter("backend", "tensorflow")
+        self.backend = g.create_string_parameter("backend", _default_backend_name())
         # model
         self.gridsize = g.create_integer_parameter("gridsize", 1, minimum=1)
         self.n_filters_scale = g.create_integer_parameter("n_filters_scale", 2, minimum=1)

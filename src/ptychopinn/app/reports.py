@@ -160,7 +160,8 @@ def save_comparison_figure(
 ) -> Path:
     """Columns of complex images `(H, W)` (e.g. untrained, trained, truth); amplitude above phase.
 
-    The colour limits of each row are shared, so columns compare directly.
+    The colour limits of each row are shared, so columns compare directly; every panel
+    has its colourbar.
     """
     if not images:
         raise ValueError("save_comparison_figure needs at least one image")
@@ -181,10 +182,7 @@ def save_comparison_figure(
             ((amps, "gray", amp_lim, "amplitude"), (phases, "viridis", phase_lim, "phase"))
         ):
             ax = axes[r, c]
-            ax.imshow(values[key], cmap=cmap, vmin=lim[0], vmax=lim[1], interpolation="nearest")
-            ax.set_title(title if r == 0 else label, fontsize=10)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _panel(fig, ax, values[key], title if r == 0 else label, cmap, *lim)
             if c == 0:
                 ax.set_ylabel(label)
     return _save(fig, path)

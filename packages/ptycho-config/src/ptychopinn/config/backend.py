@@ -96,7 +96,7 @@ def install_hint(name: str) -> str:
         f"{info.display_name} backend selected, but its package {info.distribution} is not "
         f"installed. Install it with `pip install {info.distribution}` (or "
         f"`uv add {info.distribution}`); for the application: "
-        f"`pip install 'ptychopinn[{info.app_extra}]'`."
+        f"`pip install 'ptychopinn-app[{info.app_extra}]'`."
     )
 
 
@@ -133,7 +133,7 @@ def get_backend(name: str) -> Any:
                 f"({type(exc).__name__}: {exc}): {info.distribution} or one of its dependencies "
                 f"is missing or broken. Install it with `pip install {info.distribution}` (or "
                 f"`uv add {info.distribution}`); for the application: "
-                f"`pip install 'ptychopinn[{info.app_extra}]'`."
+                f"`pip install 'ptychopinn-app[{info.app_extra}]'`."
             )
         else:
             message = f"backend {key!r} is registered but importing {ep.value} failed: {exc}"

@@ -21,8 +21,11 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import sys
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +58,7 @@ from . import physics
 from .model import PtychoModel, build_model
 
 __all__ = [
+    "EpochLines",
     "TrainResult",
     "check_data",
     "make_dataset",
@@ -181,6 +185,33 @@ def _total_variation(obj: tf.Tensor) -> tf.Tensor:
     dy = obj[:, 1:, :, :] - obj[:, :-1, :, :]
     dx = obj[:, :, 1:, :] - obj[:, :, :-1, :]
     return tf.reduce_mean(tf.abs(dy)) + tf.reduce_mean(tf.abs(dx))
+
+
+logger = logging.getLogger(__name__)
+
+
+class EpochLines(keras.callbacks.Callback):
+    """One log line per finished epoch (``logging``, INFO): the progress report where the
+    console is not a terminal, instead of Keras's bar (carriage-return frames)."""
+
+    def __init__(self, max_epochs: int) -> None:
+        super().__init__()
+        self.max_epochs = max_epochs
+        self._started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        losses = {k: float(v) for k, v in sorted((logs or {}).items()) if k.endswith("loss")}
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in losses.items())
+        logger.info(
+            "epoch %d/%d: %s (%.1f s)",
+            epoch + 1,
+            self.max_epochs,
+            shown or "no loss logged",
+            time.perf_counter() - self._started,
+        )
 
 
 class _Trainer(keras.Model):
@@ -611,6 +642,11 @@ def train(
     )
     if on_epoch_end is not None:
         callbacks.append(_EpochHook(net, on_epoch_end))
+    # Keras's bar redraws with carriage returns: where stdout is not a terminal (a piped
+    # log), one logged line per epoch instead.
+    bar = execution.enable_progress_bar and sys.stdout.isatty()
+    if execution.enable_progress_bar and not bar:
+        callbacks.append(EpochLines(config.nepochs))
     trainer.fit(
         fit_ds,
         validation_data=val_ds,
@@ -618,7 +654,7 @@ def train(
         steps_per_epoch=steps,
         callbacks=callbacks,
         shuffle=False,
-        verbose=1 if execution.enable_progress_bar else 0,
+        verbose=1 if bar else 0,
     )
     if checkpoints.failed_epoch is not None:
         raise NonFiniteLossError(

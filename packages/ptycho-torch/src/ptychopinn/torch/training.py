@@ -7,7 +7,10 @@ Everything the run needs is passed in (``TrainingConfig``, ``ExecutionConfig``,
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
+import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,6 +46,7 @@ from .model import ForwardOutput, PtychoPINN
 
 __all__ = [
     "EpochHook",
+    "EpochLines",
     "GroupBatchSampler",
     "GroupedDataset",
     "HealthCallback",
@@ -563,6 +567,39 @@ def _strategy(execution: ExecutionConfig) -> Any:
     return execution.strategy
 
 
+logger = logging.getLogger(__name__)
+
+
+class EpochLines(Callback):
+    """One log line per finished epoch (``logging``, INFO): the progress report where the
+    console is not a terminal, instead of Lightning's bar, whose every step would be a
+    carriage-return frame in a piped file."""
+
+    def __init__(self, max_epochs: int) -> None:
+        self.max_epochs = max_epochs
+        self._started = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        losses = {
+            k: float(v)
+            for k, v in sorted(trainer.callback_metrics.items())
+            if k.endswith("loss") and getattr(v, "numel", lambda: 1)() == 1
+        }
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in losses.items())
+        logger.info(
+            "epoch %d/%d: %s (%.1f s)",
+            trainer.current_epoch + 1,
+            self.max_epochs,
+            shown or "no loss logged",
+            time.perf_counter() - self._started,
+        )
+
+
 def build_trainer(
     execution: ExecutionConfig,
     output_dir: Path,
@@ -576,6 +613,10 @@ def build_trainer(
     a :class:`HealthCallback` runs the collapse/stall checks ``execution`` asks for.
     """
     callbacks: list[Callback] = list(extra_callbacks or [])
+    # Lightning's bar writes to stdout; where that is not a terminal, one line per epoch.
+    progress_bar = execution.enable_progress_bar and sys.stdout.isatty()
+    if execution.enable_progress_bar and not progress_bar:
+        callbacks.append(EpochLines(max_epochs))
     health = HealthCallback.from_execution(execution, monitor)
     if health is not None:
         callbacks.append(health)
@@ -613,7 +654,7 @@ def build_trainer(
         gradient_clip_algorithm=execution.gradient_clip_algorithm,
         accumulate_grad_batches=execution.accumulate_grad_batches,
         logger=_logger(execution, output_dir),
-        enable_progress_bar=execution.enable_progress_bar,
+        enable_progress_bar=progress_bar,
         enable_checkpointing=execution.enable_checkpointing,
         enable_model_summary=False,
         max_epochs=max_epochs,
