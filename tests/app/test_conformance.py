@@ -8,5 +8,4 @@ from ptychopinn.core.testing import BackendConformance
 
 
 class TestNumpyBackendConformance(BackendConformance):
-    def make_backend(self) -> NumpyBackend:
-        return NumpyBackend()
+    backend_class = NumpyBackend

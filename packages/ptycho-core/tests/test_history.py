@@ -9,6 +9,7 @@ from ptychopinn.core.history import (
     LOSS_TERMS,
     HistoryError,
     check_history,
+    epoch_line,
     history_key,
     is_history_key,
     loss_terms,
@@ -77,3 +78,9 @@ def test_loss_terms_are_exactly_the_weighted_ones(nll, mae, rs, tv, truth):
 def test_supervised_terms():
     cfg = TrainingConfig(model=ModelConfig(model_type="supervised"))
     assert loss_terms(cfg, has_truth=True) == ("amp_mae", "phase_mae")
+
+
+def test_epoch_line_shows_the_losses_sorted_and_the_seconds():
+    line = epoch_line(2, 3, {"val_loss": 0.25, "lr": 1e-3, "train_loss": 0.5}, 5.04)
+    assert line == "epoch 2/3: train_loss 0.5, val_loss 0.25 (5.0 s)"
+    assert epoch_line(1, 1, {"lr": 1e-3}, 0.0) == "epoch 1/1: no loss logged (0.0 s)"

@@ -13,8 +13,7 @@ from ptychopinn.core.testing import BackendConformance
 
 
 class TestKitBackendConformance(BackendConformance):
-    def make_backend(self) -> KitBackend:
-        return KitBackend()
+    backend_class = KitBackend
 
 
 class _NonAtomicImport(KitBackend):
@@ -40,7 +39,7 @@ class _WritesBundle(KitBackend):
     ],
 )
 def test_the_kit_fails_a_backend_that_breaks_the_contract(backend_class, test_name, tmp_path):
-    kit = type("Kit", (BackendConformance,), {"make_backend": lambda self: backend_class()})
+    kit = type("Kit", (BackendConformance,), {"backend_class": backend_class})
     trained = kit().run_training(tmp_path)
     with pytest.raises(AssertionError):
         getattr(kit(), test_name)(trained)

@@ -7,5 +7,4 @@ from ptychopinn.tf import TensorFlowBackend
 
 
 class TestTensorFlowConformance(BackendConformance):
-    def make_backend(self) -> TensorFlowBackend:
-        return TensorFlowBackend()
+    backend_class = TensorFlowBackend

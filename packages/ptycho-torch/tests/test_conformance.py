@@ -7,5 +7,4 @@ from ptychopinn.torch import TorchBackend
 
 
 class TestTorchConformance(BackendConformance):
-    def make_backend(self) -> TorchBackend:
-        return TorchBackend()
+    backend_class = TorchBackend

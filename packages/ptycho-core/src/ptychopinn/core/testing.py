@@ -9,8 +9,7 @@ it, so they agree on what the contract means, not only on its signatures::
     from ptychopinn.core.testing import BackendConformance
 
     class TestTorchConformance(BackendConformance):
-        def make_backend(self):
-            return TorchBackend()
+        backend_class = TorchBackend
 
 What is checked: the backend is a ``Backend``; ``train`` returns a ``TrainResult``
 whose history follows :mod:`ptychopinn.core.history` (``train_loss`` and ``lr`` per
@@ -70,15 +69,17 @@ class Trained:
 
 
 class BackendConformance:
-    """Mixin of conformance tests; subclass it in a ``Test*`` class and define
-    :meth:`make_backend` (and, if needed, :meth:`execution_config`)."""
+    """Mixin of conformance tests; subclass it in a ``Test*`` class and set
+    :attr:`backend_class` (and, if needed, override :meth:`execution_config`)."""
 
+    #: The backend under test; each test makes a fresh instance with no arguments.
+    backend_class: type[Backend]
     #: Epochs of the shared training run.
     nepochs = 2
 
     def make_backend(self) -> Backend:
-        """The backend under test (a fresh instance)."""
-        raise NotImplementedError("a BackendConformance subclass must define make_backend()")
+        """The backend under test (a fresh instance of :attr:`backend_class`)."""
+        return self.backend_class()
 
     def execution_config(self) -> ExecutionConfig:
         """A quiet single-process CPU execution (override for another device)."""

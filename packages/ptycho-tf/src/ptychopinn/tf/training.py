@@ -44,7 +44,14 @@ from ptychopinn.core.errors import (
     TrainingStalledWarning,
     UnsupportedOptionError,
 )
-from ptychopinn.core.history import LR, History, history_key, loss_terms, record_epoch
+from ptychopinn.core.history import (
+    LR,
+    History,
+    epoch_line,
+    history_key,
+    loss_terms,
+    record_epoch,
+)
 from ptychopinn.data import GroupedData
 from ptychopinn.data.health import (
     CollapseVerdict,
@@ -203,15 +210,8 @@ class EpochLines(keras.callbacks.Callback):
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        losses = {k: float(v) for k, v in sorted((logs or {}).items()) if k.endswith("loss")}
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in losses.items())
-        logger.info(
-            "epoch %d/%d: %s (%.1f s)",
-            epoch + 1,
-            self.max_epochs,
-            shown or "no loss logged",
-            time.perf_counter() - self._started,
-        )
+        seconds = time.perf_counter() - self._started
+        logger.info(epoch_line(epoch + 1, self.max_epochs, logs or {}, seconds))
 
 
 class _Trainer(keras.Model):

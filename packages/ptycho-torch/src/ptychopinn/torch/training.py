@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 import torch
 from ptychopinn.config import ExecutionConfig, TrainingConfig
-from ptychopinn.core.history import LR, History, loss_terms, record_epoch
+from ptychopinn.core.history import LR, History, epoch_line, loss_terms, record_epoch
 from ptychopinn.data.grouping import GroupedData
 from ptychopinn.data.health import (
     MAX_CHECK_GROUPS,
@@ -585,19 +585,13 @@ class EpochLines(Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        losses = {
+        scalars = {
             k: float(v)
-            for k, v in sorted(trainer.callback_metrics.items())
-            if k.endswith("loss") and getattr(v, "numel", lambda: 1)() == 1
+            for k, v in trainer.callback_metrics.items()
+            if getattr(v, "numel", lambda: 1)() == 1
         }
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in losses.items())
-        logger.info(
-            "epoch %d/%d: %s (%.1f s)",
-            trainer.current_epoch + 1,
-            self.max_epochs,
-            shown or "no loss logged",
-            time.perf_counter() - self._started,
-        )
+        seconds = time.perf_counter() - self._started
+        logger.info(epoch_line(trainer.current_epoch + 1, self.max_epochs, scalars, seconds))
 
 
 def build_trainer(
