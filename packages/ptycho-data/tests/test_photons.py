@@ -57,6 +57,13 @@ def test_mean_counts_fallback_warns_and_names_the_source() -> None:
     assert "mean measured counts" in got.describe()
 
 
+def test_precomputed_counts_are_used_not_recomputed() -> None:
+    scan = _scan({})
+    with pytest.warns(PhotonCountWarning):
+        got = photon_count(scan, counts=np.full(scan.n_positions, 50.0))
+    assert got == PhotonCount(50.0, "mean counts")
+
+
 def test_no_warning_when_the_count_is_known() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -264,7 +264,7 @@ def group(
     else:
         Y = None
     if intensity_scale is None:
-        intensity_scale = intensity_scale_closed_form(photon_count(scan, nphotons).value, n)
+        intensity_scale = intensity_scale_closed_form(photon_count(scan, nphotons, energy).value, n)
     probe = normalise_probe(scan.probe, probe_scale)
     if calibrate_probe and Y is not None:
         model_energy = float(

@@ -70,12 +70,15 @@ def _positive(value: object) -> float | None:
     return number if math.isfinite(number) and number > 0 else None
 
 
-def photon_count(scan: ScanData, nphotons: float | None = None) -> PhotonCount:
+def photon_count(
+    scan: ScanData, nphotons: float | None = None, counts: np.ndarray | None = None
+) -> PhotonCount:
     """Decide the photon count per pattern for ``scan`` (the module's policy).
 
     ``nphotons`` (e.g. ``TrainingConfig.nphotons``) wins when given; None means "from
     the data": ``scan.metadata["nphotons"]``, else the mean counts per pattern of the
-    whole scan (with a :class:`PhotonCountWarning`).
+    whole scan (with a :class:`PhotonCountWarning`). ``counts``: the scan's
+    :func:`pattern_counts`, when the caller has them already (not computed twice).
 
     Raises:
         DataContractError: ``nphotons`` or the metadata value is not a finite number
@@ -95,7 +98,7 @@ def photon_count(scan: ScanData, nphotons: float | None = None) -> PhotonCount:
                 source, "metadata.nphotons", "a finite number > 0", repr(recorded)
             )
         return PhotonCount(value, "metadata")
-    mean = float(np.mean(pattern_counts(scan.diffraction)))
+    mean = float(np.mean(pattern_counts(scan.diffraction) if counts is None else counts))
     if not (math.isfinite(mean) and mean > 0):
         raise DataContractError(
             source, "diffraction", "patterns with counts (Σ amplitude² > 0)", f"mean {mean}"
