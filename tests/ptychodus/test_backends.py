@@ -18,7 +18,11 @@ pytest.importorskip("ptychodus")
 from ptychodus.api.settings import SettingsRegistry
 from ptychodus.plugins.h5_product_file import H5ProductFileIO
 
-from ptychopinn.app.ptychodus import BUNDLE_NAME, PtychoPINNReconstructorLibrary
+from ptychopinn.app.ptychodus import (
+    BUNDLE_NAME,
+    MODEL_FILE_NAME,
+    PtychoPINNReconstructorLibrary,
+)
 from ptychopinn.config import available_backends
 
 EPOCHS = 2
@@ -51,18 +55,26 @@ def test_train_reconstruct_round_trip(backend, tmp_path, scan, product, paramete
     exported = tmp_path / "scan.npz"
     pinn.export_training_data(exported, parameters)
     outputs = list(pinn.train(exported, tmp_path / "model"))
-    assert [o.progress for o in outputs] == [0, EPOCHS]
+    # progress after every epoch (ptychodus's monitor shows each), then the losses
+    assert [o.progress for o in outputs] == [0, *range(1, EPOCHS + 1), EPOCHS]
     losses = [v.value for v in outputs[-1].training_loss]
-    assert len(losses) >= 1 and all(math.isfinite(v) for v in losses)
+    assert len(losses) == EPOCHS and all(math.isfinite(v) for v in losses)
     assert (tmp_path / "model" / BUNDLE_NAME).is_file()
+    # the name ptychodus -b reconstruct loads, the same bytes
+    model_zip = tmp_path / "model" / MODEL_FILE_NAME
+    assert model_zip.read_bytes() == (tmp_path / "model" / BUNDLE_NAME).read_bytes()
+    history = json.loads((tmp_path / "model" / "history.json").read_text())
+    assert history["train_loss"] == pytest.approx(losses)
     assert pinn.is_model_loaded()
     assert "TensorFlow" not in sys.modules and "tensorflow" not in sys.modules
     assert "lightning" not in sys.modules and "torch" not in sys.modules
 
     # reconstruct: progress through the yielded outputs; result on the input grid
     results = list(pinn.reconstruct(parameters))
-    assert [r.progress for r in results] == [1, pinn.RECONSTRUCT_STEPS]
+    assert [r.progress for r in results] == [pinn.RECONSTRUCT_STEPS]
     out = results[-1].product
+    # the model's training losses travel in the product (ptychodus's loss plot, product.h5)
+    assert [v.value for v in out.losses] == pytest.approx(losses)
     assert out.object_.get_geometry() == product.object_.get_geometry()
     assert out.object_.get_center() == product.object_.get_center()
     assert out.probe_positions is product.probe_positions

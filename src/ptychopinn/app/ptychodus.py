@@ -1,12 +1,10 @@
 """ptychodus adapter: ptychopinn as a trainable reconstructor inside ptychodus (>= 1.7).
 
-ptychodus has no reconstructor plugin mechanism; add one line to the list of
-reconstructor libraries that ``ptychodus/model/core.py`` hands to ``ProcessingCore``::
-
-    PtychoPINNReconstructorLibrary(self.settings_registry, self.is_developer_mode_enabled),
-
-(with ``from ptychopinn.app.ptychodus import PtychoPINNReconstructorLibrary``). The
-library offers two reconstructors, ``PINN`` (unsupervised, Poisson likelihood) and
+ptychodus has no reconstructor plugin mechanism: start it with ``ptychopinn ptychodus
+[ptychodus arguments]`` (:mod:`ptychopinn.app.ptychodus_launcher`), which adds this
+library to ptychodus's reconstructor list at run time, or patch ``ptychodus/model/core.py``
+with an *aliased* import (ptychodus's own ``PtychoPINNReconstructorLibrary`` already has
+that name there; see the README). The library offers two reconstructors, ``PINN`` (unsupervised, Poisson likelihood) and
 ``Supervised``, configured by the settings group ``PtychoPINNApp``
 (:class:`PtychoPINNAppSettings`). ptychodus is an optional dependency: only this
 module imports it.
@@ -22,6 +20,14 @@ Conventions, and where they differ from upstream's ptychodus integration:
 - The model has one coherent probe: the first OPR mode's first incoherent mode is used,
   and a log line says so when other modes are dropped.
 - The scan index of every point is kept (upstream wrote zeros).
+- ``train`` reads, from a file or a directory: ptychopinn NPZs, ptychodus's own
+  PtychoPINN training export (intensities, (modes, N, N) probe, coordinates without the
+  half pixel: :func:`scan_from_ptychodus_export`), or, as ``ptychodus -b train`` hands
+  over, a folder with ``diffraction.h5`` + ``product.h5`` (:func:`scan_from_directory`).
+  It writes ``wts.h5.zip``, the same bundle as ``model.zip`` (the name ``ptychodus -b
+  reconstruct`` loads from its input folder) and ``history.json``; reported progress is
+  per epoch, and closing the ``train`` generator (ptychodus's *Stop*) stops training
+  after the current epoch with the model saved.
 - The backend (``tensorflow`` or ``pytorch``) is a setting. Each ``reconstruct`` and
   ``train`` call runs the backend in a fresh spawned process (setting ``subprocess``),
   as ptychodus does for its own reconstructors: ptychodus never imports a deep-learning
@@ -33,13 +39,18 @@ Conventions, and where they differ from upstream's ptychodus integration:
 
 from __future__ import annotations
 
+import builtins
+import json
 import logging
 import math
 import multiprocessing
+import os
+import queue
 import shutil
 import sys
+import threading
+import traceback
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -61,23 +72,40 @@ from ptychodus.api.settings import SettingsRegistry
 from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
 from ptychopinn.core import BUNDLE_NAME
 from ptychopinn.core.history import TRAIN_LOSS, VAL_LOSS
-from ptychopinn.data import ScanData, group, group_for_config, load_npz, photon_count, save_npz
+from ptychopinn.data import (
+    DataContractError,
+    ScanData,
+    group,
+    group_for_config,
+    load_npz,
+    photon_count,
+    save_npz,
+)
 from ptychopinn.data.bundle import read_bundle
+from ptychopinn.data.files import write_text_atomic
 
 __all__ = [
     "BUNDLE_NAME",
+    "MODEL_FILE_NAME",
     "PtychoPINNAppSettings",
     "PtychoPINNReconstructorLibrary",
     "PtychoPINNTrainableReconstructor",
     "pixels_to_positions",
     "positions_to_pixels",
+    "scan_from_directory",
     "scan_from_input",
+    "scan_from_ptychodus_export",
     "stitch_onto_object",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: File name of the model bundle ``train`` writes into its output directory.
+#: The model file ``ptychodus -b reconstruct`` loads from its input folder
+#: (``StandardFileLayout.MODEL_BASENAME`` + :meth:`get_model_file_extension`); ``train``
+#: writes the bundle under this name too.
+MODEL_FILE_NAME = "model.zip"
+#: The training history ``train`` writes next to the bundle (``ptychopinn.core.history``).
+HISTORY_FILE_NAME = "history.json"
 #: Names ``train`` looks for in an input directory (upstream's names first).
 TRAIN_FILE_NAMES = ("train_data.npz", "train.npz")
 TEST_FILE_NAMES = ("test_data.npz", "test.npz")
@@ -323,6 +351,97 @@ def scan_from_input(parameters: ReconstructInput, log: logging.Logger = logger) 
     )
 
 
+#: Keys of ptychodus's own PtychoPINN training export (``ptychodus.api.io.
+#: save_ptychopinn_training_data``); ``bad_pixels`` is the key ptychopinn's NPZs never hold.
+PTYCHODUS_EXPORT_KEYS = frozenset({"diff3d", "probeGuess", "xcoords", "ycoords", "bad_pixels"})
+
+
+def _shape(array: np.ndarray) -> str:
+    return f"shape {tuple(array.shape)} {array.dtype}"
+
+
+def is_ptychodus_export(path: Path) -> bool:
+    """True when ``path`` is an NPZ written by ptychodus's built-in PtychoPINN exporter."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            files = set(npz.files)
+    except (OSError, ValueError):
+        return False  # load_npz then reports what is wrong with the file
+    return PTYCHODUS_EXPORT_KEYS <= files and "metadata" not in files
+
+
+def scan_from_ptychodus_export(path: Path, log: logging.Logger = logger) -> ScanData:
+    """ptychodus's own PtychoPINN training export (NPZ) as a ptychopinn ``ScanData``.
+
+    That file holds detector **intensities** in ``diff3d`` (bad pixels already
+    inpainted), the probe as a (modes, N, N) stack (the first mode is used), zero scan
+    indexes, and ``xcoords``/``ycoords`` from ``ObjectGeometry.map_probe_positions_to_
+    object_x_px``, which puts the object centre at pixel ``(W-1)/2``: half a pixel lower
+    than ptychopinn's coordinate (:data:`PIXEL_CONVENTION_OFFSET`), which is added here.
+    """
+    path = Path(path)
+    src = str(path)
+    with np.load(path, allow_pickle=False) as npz:
+        intensity = np.asarray(npz["diff3d"])
+        probe = np.asarray(npz["probeGuess"])
+        x = np.asarray(npz["xcoords"], dtype=np.float64)
+        y = np.asarray(npz["ycoords"], dtype=np.float64)
+        obj = np.asarray(npz["objectGuess"]) if "objectGuess" in npz.files else None
+        index = np.asarray(npz["scan_index"]) if "scan_index" in npz.files else None
+    if intensity.ndim != 3 or intensity.dtype.kind not in "uif":
+        raise DataContractError(src, "diff3d", "real intensities (M, N, N)", _shape(intensity))
+    n = intensity.shape[-1]
+    if probe.ndim == 3 and probe.shape[1:] == (n, n) and probe.shape[0] >= 1:
+        if probe.shape[0] > 1:
+            log.info(
+                "%s: ptychopinn models one coherent probe: using mode 0 of %d.",
+                path,
+                probe.shape[0],
+            )
+        probe = probe[0]
+    elif probe.shape != (n, n):
+        raise DataContractError(
+            src, "probeGuess", f"(modes, {n}, {n}) or ({n}, {n})", _shape(probe)
+        )
+    if np.any(intensity < 0):
+        log.info("%s: clipping %d negative intensities to zero.", path, int(np.sum(intensity < 0)))
+    amplitude = np.sqrt(np.clip(intensity.astype(np.float64), 0.0, None)).astype(np.float32)
+    return ScanData(
+        xcoords=x + PIXEL_CONVENTION_OFFSET,
+        ycoords=y + PIXEL_CONVENTION_OFFSET,
+        diffraction=amplitude,
+        probe=probe,
+        object=obj,
+        scan_index=index,
+        metadata={"source": src, "measurement": "amplitude", "exported_by": "ptychodus"},
+    )
+
+
+def _read_with(reader: Callable[[Path], Any], path: Path, what: str) -> Any:
+    """``reader(path)``, its failure as one line naming the file, what was expected and found."""
+    try:
+        return reader(path)
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: expected {what}, found {type(exc).__name__}: {exc}") from exc
+
+
+def scan_from_directory(directory: Path, log: logging.Logger = logger) -> ScanData:
+    """A ptychodus workflow folder (``diffraction.h5`` + ``product.h5``, what ``ptychodus -b
+    train`` hands over) as ``ScanData``, read with ptychodus's own readers and paired by
+    scan index as ptychodus pairs them for a reconstruction."""
+    from ptychodus.api.io import StandardFileLayout, load_diffraction_data, load_product
+    from ptychodus.api.reconstruct import prepare_reconstruct_input
+
+    diffraction_path = StandardFileLayout.DIFFRACTION.path(Path(directory))
+    product_path = StandardFileLayout.PRODUCT.path(Path(directory))
+    data = _read_with(load_diffraction_data, diffraction_path, "a ptychodus diffraction file")
+    product = _read_with(load_product, product_path, "a ptychodus product file")
+    parameters = prepare_reconstruct_input(data, product)
+    scan = scan_from_input(parameters, log)
+    scan.metadata["source"] = f"{diffraction_path} + {product_path.name}"
+    return scan
+
+
 def stitch_onto_object(
     patches: np.ndarray, offsets: np.ndarray, object_in: Object, crop: int = 20
 ) -> Object:
@@ -344,6 +463,17 @@ def stitch_onto_object(
 
 
 # -- child-process jobs (pure functions of picklable arguments) -----------------------
+#
+# A job runs in a fresh spawned process (or, with the ``subprocess`` setting off, a
+# thread) and talks to the parent over two queues: ``events`` carries ('log', level,
+# name, message), ('epoch', n), ('result', value), ('error', type, message, traceback)
+# and a final None; ``control`` answers each ('epoch', n) with True (go on) or False
+# (stop after this epoch), so a stop takes effect at the next epoch boundary.
+
+#: Exceptions re-raised in the parent under their own type (the rest as RuntimeError).
+_PORTABLE_ERRORS = frozenset(
+    {"ValueError", "FileNotFoundError", "RuntimeError", "MemoryError", "TypeError", "KeyError"}
+)
 
 
 def _check_framework(backend: str) -> None:
@@ -358,7 +488,140 @@ def _check_framework(backend: str) -> None:
             )
 
 
-def _predict_job(backend_name: str, bundle: str, grouped: Any, batch_size: int) -> np.ndarray:
+def quiet_framework_environment(environ: dict[str, str] | Any = os.environ) -> None:
+    """Before a framework is imported: TensorFlow's C++ logging to fatal-only.
+
+    Without it a CPU-only machine prints TensorFlow's ``failed call to cuInit`` error
+    line (and its cuda-driver notices) on every start; a value the user set is kept.
+    """
+    environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+class _QueueLogHandler(logging.Handler):
+    """Forwards the job's log records to the parent, which re-emits them by name."""
+
+    def __init__(self, events: Any) -> None:
+        super().__init__()
+        self._events = events
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # ptychopinn's own records; the frameworks' chatter only from warnings up (they
+        # print their informational lines to the console themselves).
+        if not record.name.startswith("ptychopinn") and record.levelno < logging.WARNING:
+            return
+        try:
+            self._events.put(("log", record.levelno, record.name, record.getMessage()))
+        except Exception:  # a logging failure must never break the job
+            pass
+
+
+def _job_main(
+    function: Callable[..., Any], args: tuple[Any, ...], events: Any, control: Any, forward: bool
+) -> None:
+    """Entry of a job (child process or thread): run ``function``, report its outcome."""
+    handler = None
+    if forward:  # a spawned child: its logs would otherwise be lost
+        quiet_framework_environment()
+        handler = _QueueLogHandler(events)
+        logging.getLogger().addHandler(handler)
+        logging.getLogger().setLevel(logging.INFO)
+    try:
+        events.put(("result", function(events, control, *args)))
+    except BaseException as exc:  # every failure goes back to the parent
+        events.put(("error", type(exc).__name__, str(exc), traceback.format_exc()))
+    finally:
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
+        events.put(None)
+
+
+class _Job:
+    """One backend call in a spawned process (or a thread) and its stream of events."""
+
+    POLL_S = 1.0
+
+    def __init__(
+        self, what: str, function: Callable[..., Any], args: tuple[Any, ...], *, spawn: bool
+    ) -> None:
+        self._what = what
+        self._worker: Any
+        if spawn:
+            context = multiprocessing.get_context("spawn")
+            self._events: Any = context.Queue()
+            self._control: Any = context.Queue()
+            self._worker = context.Process(
+                target=_job_main,
+                args=(function, args, self._events, self._control, True),
+                name=f"ptychopinn-{what}",
+            )
+        else:
+            self._events, self._control = queue.Queue(), queue.Queue()
+            self._worker = threading.Thread(
+                target=_job_main,
+                args=(function, args, self._events, self._control, False),
+                name=f"ptychopinn-{what}",
+                daemon=True,
+            )
+        self._worker.start()
+        self.finished = False
+
+    def _next(self) -> Any:
+        while True:
+            try:
+                return self._events.get(timeout=self.POLL_S)
+            except queue.Empty:
+                if not self._worker.is_alive():
+                    try:  # its last words may have arrived just now
+                        return self._events.get(timeout=self.POLL_S)
+                    except queue.Empty:
+                        code = getattr(self._worker, "exitcode", None)
+                        raise RuntimeError(
+                            f"the ptychopinn {self._what} process ended (exit code {code}) "
+                            "without a result (killed, or out of memory?)"
+                        ) from None
+
+    def events(self, log: logging.Logger) -> Iterator[tuple[Any, ...]]:
+        """The job's ('epoch', n) and ('result', value) events; logs are re-emitted to
+        their loggers (``log`` for the job's own), a failure is raised here."""
+        while True:
+            item = self._next()
+            if item is None:
+                self.finished = True
+                return
+            tag = item[0]
+            if tag == "log":
+                _, level, name, message = item
+                target = log if name.startswith("ptychopinn") else logging.getLogger(name)
+                target.log(level, message)
+            elif tag == "error":
+                self.finished = True
+                _, type_name, message, trace = item
+                log.debug("ptychopinn %s failed:\n%s", self._what, trace)
+                if type_name in _PORTABLE_ERRORS:
+                    raise getattr(builtins, type_name)(message)
+                raise RuntimeError(f"{type_name}: {message}")
+            else:
+                yield item
+
+    def reply(self, go_on: bool) -> None:
+        self._control.put(go_on)
+
+    def close(self) -> None:
+        """Wait briefly for the worker, then end it (a spawned process only)."""
+        self._worker.join(timeout=10.0)
+        if isinstance(self._worker, threading.Thread):
+            return
+        if self._worker.is_alive():
+            self._worker.terminate()
+            self._worker.join(timeout=10.0)
+        if self._worker.is_alive():
+            self._worker.kill()
+            self._worker.join()
+
+
+def _predict_job(
+    events: Any, control: Any, backend_name: str, bundle: str, grouped: Any, batch_size: int
+) -> np.ndarray:
     from ptychopinn.core import get_backend
 
     _check_framework(backend_name)
@@ -368,6 +631,8 @@ def _predict_job(backend_name: str, bundle: str, grouped: Any, batch_size: int) 
 
 
 def _train_job(
+    events: Any,
+    control: Any,
     backend_name: str,
     train: Any,
     test: Any,
@@ -379,9 +644,14 @@ def _train_job(
 
     _check_framework(backend_name)
     backend = get_backend(backend_name)
-    result = backend.train(train, test, config, execution)
+
+    def on_epoch_end(epoch: int, model: Any) -> bool:
+        events.put(("epoch", epoch + 1))
+        return not control.get()  # the parent's answer: go on (True) or stop
+
+    result = backend.train(train, test, config, execution, on_epoch_end=on_epoch_end)
     backend.save_bundle(result.model, bundle)
-    return result.history
+    return {k: [float(v) for v in values] for k, values in result.history.items()}
 
 
 # -- the reconstructor -----------------------------------------------------------------
@@ -390,7 +660,10 @@ def _train_job(
 class PtychoPINNTrainableReconstructor(TrainableReconstructor):
     """ptychopinn (``model_type`` ``pinn`` or ``supervised``) as a ptychodus reconstructor."""
 
-    RECONSTRUCT_STEPS = 2
+    #: One yielded output per reconstruction: ptychodus's batch mode writes each yielded
+    #: product as ``product.<progress>.h5``, so an intermediate yield would save the
+    #: unreconstructed input as if it were a result.
+    RECONSTRUCT_STEPS = 1
 
     def __init__(
         self,
@@ -407,6 +680,7 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
         self._model_path: Path | None = None
         self._manifest: dict[str, Any] | None = None
         self._goal: int | None = None
+        self._losses: list[LossValue] = []
 
     @property
     def name(self) -> str:
@@ -423,19 +697,27 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
     def _backend(self) -> str:
         return self._settings.backend.get_value().strip().lower()
 
-    def _call(self, function: Callable[..., Any], *args: Any) -> Any:
-        if not self._settings.subprocess.get_value():
-            return function(*args)
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            return pool.submit(function, *args).result()
+    def _job(self, what: str, function: Callable[..., Any], *args: Any) -> _Job:
+        return _Job(what, function, args, spawn=self._settings.subprocess.get_value())
+
+    def _run(self, what: str, function: Callable[..., Any], *args: Any) -> Any:
+        """Run a job without epochs to its result."""
+        job = self._job(what, function, *args)
+        try:
+            for event in job.events(self._log):
+                if event[0] == "result":
+                    return event[1]
+        finally:
+            job.close()
+        raise RuntimeError(f"the ptychopinn {what} job ended without a result")
 
     # -- reconstruct -----------------------------------------------------------
     def reconstruct(self, parameters: ReconstructInput) -> Iterator[ReconstructOutput]:
         if self._model_path is None or self._manifest is None:
             raise RuntimeError(
-                f"ptychopinn {self._name}: no model loaded; open a model bundle "
-                f"({BUNDLE_NAME}) or train one first."
+                f"ptychopinn {self._name}: no model loaded; open a model bundle or train one "
+                f"first (batch mode loads INPUT_DIR/{MODEL_FILE_NAME}: training writes it, or "
+                f"copy or rename a {BUNDLE_NAME} to that name)."
             )
         self._goal = self.RECONSTRUCT_STEPS
         try:
@@ -466,8 +748,8 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
                 gridsize,
                 self._backend(),
             )
-            yield ReconstructOutput(parameters.product, progress=1)
-            patches = self._call(
+            patches = self._run(
+                "reconstruct",
                 _predict_job,
                 self._backend(),
                 str(self._model_path),
@@ -485,7 +767,9 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
                 probe_positions=parameters.product.probe_positions,
                 probes=parameters.product.probes,
                 object_=object_out,
-                losses=parameters.product.losses,
+                # The model's training losses, where ptychodus keeps a product's losses
+                # (product.h5 loss_epochs/loss_values, the GUI's loss plot).
+                losses=self._losses or parameters.product.losses,
             )
             yield ReconstructOutput(product, progress=self.RECONSTRUCT_STEPS)
         finally:
@@ -507,6 +791,7 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
         bundle = read_bundle(path)
         self._manifest = dict(bundle.manifest)
         self._model_path = path
+        self._losses = _read_losses(path.parent / HISTORY_FILE_NAME, self._log)
         self._log.info(
             "Opened ptychopinn model %s (trained with the %s backend).",
             path,
@@ -536,11 +821,15 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
 
     @staticmethod
     def training_files(input_path: Path) -> tuple[Path, Path | None]:
-        """(train, test) files for ``input_path``: an NPZ file, or a directory holding them.
+        """(train, test) files for ``input_path``: a file, or a directory holding them.
 
         In a directory: ``train_data.npz``/``test_data.npz`` (or ``train.npz``/``test.npz``);
-        otherwise its only ``*.npz`` file, validated on a split of it.
+        otherwise its only ``*.npz`` file, validated on a split of it; otherwise
+        ptychodus's workflow pair ``diffraction.h5`` + ``product.h5`` (what ``ptychodus -b
+        train`` hands over), returned as the ``diffraction.h5`` path.
         """
+        from ptychodus.api.io import StandardFileLayout
+
         path = Path(input_path)
         if path.is_file():
             return path, None
@@ -550,19 +839,40 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
         test = next((path / n for n in TEST_FILE_NAMES if (path / n).is_file()), None)
         if train is None:
             candidates = sorted(p for p in path.glob("*.npz") if p != test)
+            diffraction = StandardFileLayout.DIFFRACTION.path(path)
+            pair = diffraction.is_file() and StandardFileLayout.PRODUCT.path(path).is_file()
+            if not candidates and test is None and pair:
+                return diffraction, None
             if len(candidates) != 1:
                 raise FileNotFoundError(
                     f"{path} must hold {TRAIN_FILE_NAMES[0]} (and optionally "
-                    f"{TEST_FILE_NAMES[0]}) or exactly one .npz file; found "
-                    f"{[p.name for p in candidates]}"
+                    f"{TEST_FILE_NAMES[0]}), exactly one .npz file, or "
+                    f"{StandardFileLayout.DIFFRACTION} + {StandardFileLayout.PRODUCT}; found "
+                    f"{sorted(p.name for p in path.iterdir())}"
                 )
             train = candidates[0]
         return train, test
 
+    def load_training_scan(self, path: Path) -> ScanData:
+        """One training file (see :meth:`training_files`) as ``ScanData``: a ptychopinn
+        NPZ, ptychodus's own PtychoPINN export, or a ptychodus ``diffraction.h5`` read
+        with the ``product.h5`` beside it."""
+        from ptychodus.api.io import StandardFileLayout
+
+        path = Path(path)
+        if path.name == StandardFileLayout.DIFFRACTION:
+            return scan_from_directory(path.parent, self._log)
+        if path.suffix == ".npz" and is_ptychodus_export(path):
+            self._log.info("%s: reading ptychodus's PtychoPINN training export.", path)
+            return scan_from_ptychodus_export(path, self._log)
+        return load_npz(path)
+
     def train(self, input_path: Path, output_path: Path) -> Iterator[TrainOutput]:
+        """Train, yielding progress after every epoch; closing this generator (ptychodus's
+        Stop) ends training after the current epoch and keeps the model trained so far."""
         train_file, test_file = self.training_files(input_path)
-        scan = load_npz(train_file)
-        test_scan = None if test_file is None else load_npz(test_file)
+        scan = self.load_training_scan(train_file)
+        test_scan = None if test_file is None else self.load_training_scan(test_file)
         setting = self._settings.nphotons.get_value()
         # 0 = "from the data": the one policy (metadata, else the mean counts per pattern).
         photons = photon_count(scan, setting if setting > 0 else None)
@@ -591,7 +901,8 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
             config.backend,
         )
         yield TrainOutput(progress=0)
-        history = self._call(
+        job = self._job(
+            "train",
             _train_job,
             config.backend,
             train_data,
@@ -600,16 +911,71 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
             self._settings.execution_config(),
             str(bundle),
         )
-        self.load_model_from_file(bundle)
+        history: dict[str, list[float]] | None = None
+        epochs = 0
+        answer_owed = False
+        try:
+            events = job.events(self._log)
+            for event in events:
+                if event[0] == "epoch":
+                    epochs, answer_owed = int(event[1]), True
+                    self._log.info(
+                        "ptychopinn %s: epoch %d/%d done.", self._name, epochs, config.nepochs
+                    )
+                    yield TrainOutput(progress=epochs)  # GeneratorExit here on a stop
+                    job.reply(True)
+                    answer_owed = False
+                elif event[0] == "result":
+                    history = event[1]
+        finally:
+            if history is None and not job.finished:
+                # Stopped by the consumer: end after this epoch, keep what was trained.
+                self._log.info("ptychopinn %s: stopping after epoch %d.", self._name, epochs)
+                if answer_owed:
+                    job.reply(False)
+                for event in events:
+                    if event[0] == "epoch":
+                        epochs = int(event[1])
+                        job.reply(False)
+                    elif event[0] == "result":
+                        history = event[1]
+            job.close()
+            if history is not None:
+                self._publish(bundle, history)
         yield TrainOutput(
-            training_loss=_losses(history.get(TRAIN_LOSS, [])),
-            validation_loss=_losses(history.get(VAL_LOSS, [])),
-            progress=config.nepochs,
+            training_loss=_losses(history.get(TRAIN_LOSS, [])) if history else [],
+            validation_loss=_losses(history.get(VAL_LOSS, [])) if history else [],
+            progress=epochs,
+        )
+
+    def _publish(self, bundle: Path, history: dict[str, list[float]]) -> None:
+        """After training: history.json, the bundle also as model.zip, the model loaded."""
+        write_text_atomic(bundle.parent / HISTORY_FILE_NAME, json.dumps(history, indent=1))
+        alias = bundle.parent / MODEL_FILE_NAME
+        shutil.copyfile(bundle, alias)
+        self.load_model_from_file(bundle)
+        self._log.info(
+            "ptychopinn %s: model written to %s (and %s, the name ptychodus -b reconstruct loads).",
+            self._name,
+            bundle,
+            alias.name,
         )
 
 
 def _losses(values: Sequence[float]) -> list[LossValue]:
     return [LossValue(epoch=i, value=float(v)) for i, v in enumerate(values) if math.isfinite(v)]
+
+
+def _read_losses(path: Path, log: logging.Logger) -> list[LossValue]:
+    """The training losses in a history.json next to a bundle (none when absent)."""
+    if not path.is_file():
+        return []
+    try:
+        history = json.loads(path.read_text(encoding="utf-8"))
+        return _losses([float(v) for v in history.get(TRAIN_LOSS, [])])
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        log.warning("%s: expected a training history, found %s; losses not shown.", path, exc)
+        return []
 
 
 class PtychoPINNReconstructorLibrary(ReconstructorLibrary):
