@@ -234,7 +234,11 @@ def tests_app(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def ptychodus(session: nox.Session) -> None:
-    """The ptychodus adapter against the real ptychodus 1.7.0 from PyPI (no GUI extra)."""
+    """The ptychodus adapter against the real, locked ptychodus 1.7.x (no GUI extra), as
+    users run it: the `ptychopinn ptychodus` launcher's and the README patch's `ModelCore`
+    listing, `-b train` / `-b reconstruct` through ptychodus's own entry point in a
+    subprocess, ptychodus's own training export, our `diffraction.h5`, stop between
+    epochs, and the Python API round trip on both backends."""
     _sync(
         session, "--all-packages", "--no-default-groups", "--group", "test", "--extra", "ptychodus"
     )

@@ -137,10 +137,16 @@ simulates, trains, reconstructs and evaluates; pictures/, metrics.json, report.m
     "info": """examples:
   ptychopinn info
   ptychopinn info --no-devices --json""",
+    "ptychodus": """examples:
+  ptychopinn ptychodus                                  # the GUI
+  ptychopinn ptychodus -b train -i run -o run          # train from run/diffraction.h5 + product.h5
+  ptychopinn ptychodus -b reconstruct -i run -o recon  # loads run/model.zip
+every argument after 'ptychodus' is ptychodus's own (ptychopinn ptychodus -h).""",
     "convert": """examples:
   ptychopinn convert legacy.npz scan.h5 --pixel-size-m 1e-8
   ptychopinn convert scan.h5 scan.npz
-  ptychopinn convert raw_counts.npz scan.h5 --measurement intensity""",
+  ptychopinn convert raw_counts.npz scan.h5 --measurement intensity
+  ptychopinn convert sim/data.npz run --to ptychodus   # run/diffraction.h5 + run/product.h5""",
     "config": """examples:
   ptychopinn config show
   ptychopinn config show my.yaml --set model.N=128 --format json""",
@@ -501,8 +507,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_conv.add_argument("output", type=Path, help="file to write (its suffix picks --to)")
     p_conv.add_argument(
         "--to",
-        choices=("npz", "legacy-npz", "product"),
-        help="output format (default: product for .h5/.hdf5, npz otherwise)",
+        choices=("npz", "legacy-npz", "product", "diffraction", "ptychodus"),
+        help="output format (default: diffraction for a file named diffraction.h5, product "
+        "for other .h5/.hdf5, npz otherwise; ptychodus: a folder with diffraction.h5 + "
+        "product.h5 for ptychodus -b)",
     )
     p_conv.add_argument(
         "--measurement",
@@ -513,6 +521,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_conv.add_argument(
         "--pixel-size-m", type=_positive_float, help="object pixel size in metres (for products)"
+    )
+
+    # ptychodus: its own command line follows, untouched (see _run_ptychodus)
+    p_pty = sub.add_parser(
+        "ptychodus",
+        help="start ptychodus (GUI or -b batch) with ptychopinn's reconstructors listed",
+        epilog=EPILOGS["ptychodus"],
+        add_help=False,
+    )
+    p_pty.add_argument(
+        "ptychodus_args", nargs=argparse.REMAINDER, help="ptychodus's own arguments (-h: its help)"
     )
     return parser
 
@@ -843,6 +862,9 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ptychopinn`` command; return the exit code (0, 1 failure, 2 bad usage/data)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["ptychodus"]:
+        return _run_ptychodus(words[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
@@ -878,6 +900,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             logs.record(logging.ERROR, message, exc if code != EXIT_USAGE else None)
             print(f"{PROG}: error: {message}", file=sys.stderr)
             return code
+
+
+def _run_ptychodus(arguments: Sequence[str]) -> int:
+    """``ptychopinn ptychodus ...``: ptychodus's command line, ptychopinn registered.
+
+    Dispatched before argparse: ptychodus's options (``-v`` is its --version, ``-s`` its
+    settings file) must reach ptychodus unparsed.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("ptychodus") is None:
+        print(
+            f"{PROG}: error: ptychodus is not installed; install it with "
+            "'pip install 'ptychopinn-app[ptychodus]'' (or, in a clone, "
+            "'uv sync --extra ptychodus')",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from .ptychodus_launcher import main as launch
+
+    return launch(arguments)
 
 
 def _own_version() -> str:
