@@ -4,10 +4,10 @@ ptychodus has no reconstructor plugin mechanism: start it with ``ptychopinn ptyc
 [ptychodus arguments]`` (:mod:`ptychopinn.app.ptychodus_launcher`), which adds this
 library to ptychodus's reconstructor list at run time, or patch ``ptychodus/model/core.py``
 with an *aliased* import (ptychodus's own ``PtychoPINNReconstructorLibrary`` already has
-that name there; see the README). The library offers two reconstructors, ``PINN`` (unsupervised, Poisson likelihood) and
-``Supervised``, configured by the settings group ``PtychoPINNApp``
-(:class:`PtychoPINNAppSettings`). ptychodus is an optional dependency: only this
-module imports it.
+that name there; see the README). The library offers two reconstructors, ``PINN``
+(unsupervised, Poisson likelihood) and ``Supervised``, configured by the settings group
+``PtychoPINNApp`` (:class:`PtychoPINNAppSettings`). ptychodus is an optional dependency:
+only this module and the launcher import it.
 
 Conventions, and where they differ from upstream's ptychodus integration:
 
