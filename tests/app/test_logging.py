@@ -180,3 +180,24 @@ def test_predict_patches_chunks_and_shows_progress(numpy_backend, tiny_data, cap
     assert "inference" in bar and f"{len(data)}/{len(data)}" in bar
     pipeline.predict_patches(counting, model, data, batch_size=2, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_quiet_framework_environment_is_the_one_tf_log_policy(monkeypatch):
+    from ptychopinn.app import environment
+    from ptychopinn.app.logs import quiet_framework_environment
+
+    env: dict[str, str] = {}
+    assert quiet_framework_environment(env) is env and env == {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    mine = {"TF_CPP_MIN_LOG_LEVEL": "0"}  # a value the user set is kept
+    assert quiet_framework_environment(mine)["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    # the device probe's subprocess gets the same environment
+    seen = {}
+
+    def fake_run(cmd, **kwargs):
+        seen.update(kwargs["env"])
+        raise environment.subprocess.TimeoutExpired(cmd, 0)
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.setattr(environment.subprocess, "run", fake_run)
+    assert environment.query_devices("tensorflow").startswith("no answer")
+    assert seen["TF_CPP_MIN_LOG_LEVEL"] == "3"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .errors import EXIT_USAGE, InputError, exit_code_for, one_line
-from .logs import LogSession, configure_logging
+from .logs import LogSession, configure_logging, quiet_framework_environment
 
 __all__ = ["build_parser", "main"]
 
@@ -870,7 +870,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = bool(getattr(args, "verbose", False))
     if not verbose:
         # Keep TensorFlow's C++ start-up chatter out of the way of our own messages.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        quiet_framework_environment()
     verbosity = 1 if verbose else -1 if _quiet(args) else 0
     words = [PROG, *(str(a) for a in (argv if argv is not None else sys.argv[1:]))]
     header = f"{' '.join(words)}  (ptychopinn-app {_own_version()})"

@@ -103,7 +103,9 @@ print("PTYCHOPINN-DEVICES " + json.dumps(found))
 
 def query_devices(name: str, timeout_s: float = 120.0) -> list[str] | str:
     """Ask backend `name`, in a subprocess, which devices it sees; an error text on failure."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
+    from .logs import quiet_framework_environment
+
+    env = quiet_framework_environment(dict(os.environ))
     try:
         proc = subprocess.run(
             [sys.executable, "-c", _DEVICE_PROBE, name],

@@ -21,7 +21,28 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["LOG_NAME", "DeferredFileHandler", "LogSession", "configure_logging"]
+__all__ = [
+    "LOG_NAME",
+    "DeferredFileHandler",
+    "LogSession",
+    "configure_logging",
+    "quiet_framework_environment",
+]
+
+
+def quiet_framework_environment(environ: Any = None) -> Any:
+    """Before a framework is imported: TensorFlow's C++ logging to fatal-only.
+
+    Without it a CPU-only machine prints TensorFlow's ``failed call to cuInit`` error
+    line (and its start-up notices) on every start; a value the user set is kept.
+    ``environ``: a mapping to update (default ``os.environ``); returned.
+    """
+    import os
+
+    env = os.environ if environ is None else environ
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return env
+
 
 LOG_NAME = "ptychopinn.log"
 FILE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"

@@ -44,7 +44,6 @@ import json
 import logging
 import math
 import multiprocessing
-import os
 import queue
 import shutil
 import sys
@@ -82,7 +81,9 @@ from ptychopinn.data import (
     save_npz,
 )
 from ptychopinn.data.bundle import read_bundle
-from ptychopinn.data.files import write_text_atomic
+from ptychopinn.data.files import atomic_write, write_text_atomic
+
+from .logs import quiet_framework_environment
 
 __all__ = [
     "BUNDLE_NAME",
@@ -486,15 +487,6 @@ def _check_framework(backend: str) -> None:
                 "imported (TensorFlow and Lightning must not share a process). Enable the "
                 "'subprocess' setting."
             )
-
-
-def quiet_framework_environment(environ: dict[str, str] | Any = os.environ) -> None:
-    """Before a framework is imported: TensorFlow's C++ logging to fatal-only.
-
-    Without it a CPU-only machine prints TensorFlow's ``failed call to cuInit`` error
-    line (and its cuda-driver notices) on every start; a value the user set is kept.
-    """
-    environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 class _QueueLogHandler(logging.Handler):
@@ -952,7 +944,8 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
         """After training: history.json, the bundle also as model.zip, the model loaded."""
         write_text_atomic(bundle.parent / HISTORY_FILE_NAME, json.dumps(history, indent=1))
         alias = bundle.parent / MODEL_FILE_NAME
-        shutil.copyfile(bundle, alias)
+        with atomic_write(alias) as tmp:  # a killed copy never leaves a truncated model.zip
+            shutil.copyfile(bundle, tmp)
         self.load_model_from_file(bundle)
         self._log.info(
             "ptychopinn %s: model written to %s (and %s, the name ptychodus -b reconstruct loads).",

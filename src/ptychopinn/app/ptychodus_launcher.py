@@ -68,7 +68,7 @@ def registered() -> Iterator[type]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ptychodus's own ``main`` (GUI or ``-b`` batch) with ptychopinn registered."""
-    from .ptychodus import quiet_framework_environment
+    from .logs import quiet_framework_environment
 
     # Inherited by the spawned training/reconstruction processes: no TensorFlow
     # cuInit error line on a CPU-only machine.
