@@ -133,14 +133,20 @@ def _concat(groups: list[Any]) -> Any:
 
 
 def _score(
-    backend: Any, model: Any, scan: Any, data: Any, crop: int = 20, patches: Any = None
+    backend: Any,
+    model: Any,
+    scan: Any,
+    data: Any,
+    crop: int = 20,
+    patches: Any = None,
+    weight: str = "probe",
 ) -> tuple[dict[str, Any], Any]:
     """Metrics and alignment of the stitched prediction (``patches``: a prediction to reuse)."""
     from ptychopinn.app import pipeline
 
     if patches is None:
         patches = backend.predict(model, data)
-    stitched = pipeline.stitch_patches(patches, data, crop)
+    stitched = pipeline.stitch_patches(patches, data, crop, weight)
     aligned = pipeline.align_to_truth(stitched, scan.object)
     return pipeline.evaluate_aligned(aligned), aligned
 
@@ -195,7 +201,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         stop = args.minutes > 0 and seconds >= 60.0 * args.minutes
         if stop or seconds - clock["last"] >= args.curve_every:
             entered = time.perf_counter()
-            metrics, _ = _score(backend, model, test_scans[0], test_data[0], args.crop)
+            metrics, _ = _score(
+                backend, model, test_scans[0], test_data[0], args.crop, None, args.stitch_weight
+            )
             clock["last"] = seconds
             point = {"epoch": epoch + 1, "train_s": round(seconds, 1), **_summary(metrics)}
             curve.append(point)
@@ -211,20 +219,34 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     history = result.history
 
     scores: dict[str, Any] = {}
+    other_scores: dict[str, Any] = {}
     pictures: dict[str, Any] = {}
     for name, scan, data in (
         ("unseen_0", test_scans[0], test_data[0]),
         ("unseen_1", test_scans[1], test_data[1]),
         ("train_0", train_scans[0], train_eval),
     ):
-        metrics, aligned = _score(backend, model, scan, data, args.crop)
+        patches = backend.predict(model, data)
+        # scratch copy (not a result): lets stitching/metric variants be scored later
+        # without training again; the scans are re-made from their seeds
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
+        np.save(Path(args.workdir) / f"{name}-patches.npy", patches)
+        metrics, aligned = _score(
+            backend, model, scan, data, args.crop, patches, args.stitch_weight
+        )
         scores[name] = _summary(metrics)
         pictures[name] = aligned
+        # the other stitching weight, same prediction: what the weighting alone is worth
+        other = "uniform" if args.stitch_weight == "probe" else "probe"
+        other_metrics, _ = _score(backend, model, scan, data, args.crop, patches, other)
+        other_scores[name] = _summary(other_metrics)
     crop_sweep: dict[str, Any] = {}
     if args.crop_sweep:  # one prediction, stitched at each crop
         patches = backend.predict(model, test_data[0])
         for c in args.crop_sweep:
-            metrics, _ = _score(backend, model, test_scans[0], test_data[0], c, patches)
+            metrics, _ = _score(
+                backend, model, test_scans[0], test_data[0], c, patches, args.stitch_weight
+            )
             crop_sweep[str(c)] = _summary(metrics)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -253,6 +275,11 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         "final_lr": (history.get("lr") or [None])[-1],
         "scores": scores,
         "unseen_mean": {k: _mean([u[k] for u in unseen]) for k in unseen[0]},
+        "stitch_weight": args.stitch_weight,
+        "scores_other_weight": other_scores,
+        "unseen_mean_other_weight": {
+            k: _mean([other_scores[u][k] for u in ("unseen_0", "unseen_1")]) for k in unseen[0]
+        },
         "curve": curve,
         "figure": str(figure.relative_to(HERE.parent))
         if figure.is_relative_to(HERE.parent)
@@ -280,7 +307,8 @@ def _run_worker(args: argparse.Namespace, dataset: str, backend: str, seed: int,
         "--minutes", str(args.minutes), "--epochs", str(args.epochs),
         "--curve-every", str(args.curve_every), "--out", str(out), "--workdir", str(workdir),
         "--overrides", args.overrides or "{}", "--defocus", str(args.defocus),
-        "--crop", str(args.crop), "--crop-sweep", *map(str, args.crop_sweep),
+        "--crop", str(args.crop), "--stitch-weight", args.stitch_weight,
+        "--crop-sweep", *map(str, args.crop_sweep),
     ] + (["--side-by-side"] if args.side_by_side else [])  # fmt: skip
     _log(f"run {dataset} / {backend} / seed {seed}")
     env = dict(os.environ)
@@ -299,18 +327,21 @@ def _median(rows: list[dict[str, Any]], key: str) -> float | None:
 def _table(runs: list[dict[str, Any]]) -> str:
     lines = [
         "| dataset | backend | seed | train s | epochs | unseen amp SSIM | unseen phase SSIM "
-        "| unseen amp PSNR | unseen amp FRC50 | train-scan amp SSIM |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| unseen amp PSNR | unseen amp FRC50 | train-scan amp SSIM "
+        "| other weighting: unseen amp / phase SSIM |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         if "error" in r:
             lines.append(f"| {r['dataset']} | {r['backend']} | {r['seed']} | {r['error']} |")
             continue
         u, t = r["unseen_mean"], r["scores"]["train_0"]
+        o = r.get("unseen_mean_other_weight", {})
         lines.append(
             f"| {r['dataset']} | {r['backend']} | {r['seed']} | {r['train_seconds']} | "
             f"{r['epochs_run']} | {u['amp_ssim']} | {u['pha_ssim']} | {u['amp_psnr']} | "
-            f"{u['amp_frc50']} | {t['amp_ssim']} |"
+            f"{u['amp_frc50']} | {t['amp_ssim']} | "
+            f"{o.get('amp_ssim')} / {o.get('pha_ssim')} ({r.get('stitch_weight')} used) |"
         )
     return "\n".join(lines) + "\n"
 
@@ -361,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--crop", type=int, default=20, help="stitch: the central crop x crop px of each patch"
     )
+    p.add_argument("--stitch-weight", choices=["probe", "uniform"], default="probe",
+                   help="stitch: weight patches by the probe intensity or uniformly "
+                        "(the other weighting is scored too)")  # fmt: skip
     p.add_argument("--crop-sweep", nargs="*", type=int, default=[],
                    help="also score the first unseen object at these crops")  # fmt: skip
     p.add_argument("--tag", default="", help="results sub-folder (default: a time stamp)")

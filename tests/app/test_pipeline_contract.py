@@ -80,6 +80,23 @@ def test_cli_train_and_infer_in_process(tmp_path, tiny_data, numpy_backend, monk
     code = main(["evaluate", "--recon", "inf/recon.npz", "--truth", str(tiny_data["data"])])
     assert code == 0
     assert "amplitude: ssim" in capsys.readouterr().out
+    # --stitch-weight uniform: the same modulus, the phase no longer probe-weighted
+    code = main(
+        ["infer", "--model", "run/wts.h5.zip", "--data", str(tiny_data["test"]), "-o", "uni",
+         "--stitch-crop", "24", "--stitch-weight", "uniform"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    with (
+        np.load(tmp_path / "inf" / "recon.npz") as probe,
+        np.load(tmp_path / "uni" / "recon.npz") as uni,
+    ):
+        np.testing.assert_allclose(probe["amplitude"], uni["amplitude"], rtol=1e-4, atol=1e-6)
+        assert not np.allclose(probe["phase"], uni["phase"], atol=1e-4)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["infer", "--model", "run/wts.h5.zip", "--data", str(tiny_data["test"]),
+              "--stitch-weight", "gauss"])  # fmt: skip
+    assert exit_info.value.code == 2
+    assert "choose from 'probe', 'uniform'" in capsys.readouterr().err
 
 
 def test_model_N_mismatch_is_a_clear_error(tmp_path, tiny_data, numpy_backend, capsys):

@@ -13,6 +13,7 @@ from ptychopinn.config.configs import (
     LOGGERS,
     MODEL_TYPES,
     PRECISIONS,
+    STITCH_WEIGHTS,
     STRATEGIES,
     SUPPORTED_N,
 )
@@ -90,6 +91,7 @@ def inferences(draw):
         backend=draw(st.sampled_from(BACKENDS)),
         seed=draw(st.integers(0, 2**32)),
         stitch_crop=draw(st.integers(1, model.N)),
+        stitch_weight=draw(st.sampled_from(STITCH_WEIGHTS)),
     )
 
 

@@ -87,6 +87,7 @@ INVALID = [
     (Inf, {"backend": "TF"}, ["backend='TF'"]),
     (Inf, {"stitch_crop": 0}, ["stitch_crop=0", "integer >= 1"]),
     (Inf, {"stitch_crop": 65}, ["stitch_crop=65 is larger than the patch", "model.N=64"]),
+    (Inf, {"stitch_weight": "gaussian"}, ["stitch_weight='gaussian'", "'probe' or 'uniform'"]),
     (E, {"accelerator": "tpu"}, ["accelerator='tpu'", "'auto', 'cpu', 'gpu', 'cuda' or 'mps'"]),
     (E, {"devices": 0}, ["devices=0", "'auto', a device count >= 1"]),
     (E, {"devices": "all"}, ["devices='all'"]),
@@ -170,6 +171,7 @@ def test_defaults_match_the_interface_contract():
     assert t.intensity_scale_trainable and not t.probe_trainable and t.positions_provided
     i = Inf()
     assert i.output_dir == Path("inference_outputs") and i.stitch_crop == 20
+    assert i.stitch_weight == "probe"
     e = E()
     assert (e.accelerator, e.devices, e.precision, e.logger) == ("auto", "auto", "32", "csv")
     assert e.early_stop_patience == 5 and e.inference_batch_size == 64 and not e.jit_compile

@@ -17,10 +17,11 @@ from ptychopinn.core import (
     group_input,
     run_cdi_example,
     stitch_at_group_centres,
+    stitch_weights,
 )
 from ptychopinn.data import group
 from ptychopinn.data.physics import extract
-from ptychopinn.stitch import reassemble
+from ptychopinn.stitch import probe_weight, reassemble
 
 
 @pytest.fixture
@@ -66,10 +67,30 @@ def test_group_input_groups_scans_and_passes_grouped_data(scan, grouped, config)
 
 def test_stitch_at_group_centres_puts_the_truth_back(scan, grouped):
     patches = extract(grouped.object, grouped.coords_offsets[:, 0, :, 0], 64)
-    stitched = stitch_at_group_centres(patches[..., None], grouped, crop=20)
-    direct = reassemble(patches, grouped.coords_offsets[:, 0, :, 0], crop=20)
-    np.testing.assert_array_equal(stitched.image, direct.image)
-    assert stitched.origin == direct.origin and stitched.covered.any()
+    offsets = grouped.coords_offsets[:, 0, :, 0]
+    uniform = stitch_at_group_centres(patches[..., None], grouped, crop=20, weight="uniform")
+    direct = reassemble(patches, offsets, crop=20)
+    np.testing.assert_array_equal(uniform.image, direct.image)
+    assert uniform.origin == direct.origin and uniform.covered.any()
+    # the default: the phase weighted by the probe intensity, the modulus uniform
+    weighted = stitch_at_group_centres(patches[..., None], grouped, crop=20)
+    by_probe = reassemble(patches, offsets, crop=20, phase_weight=probe_weight(grouped.probe))
+    np.testing.assert_array_equal(weighted.image, by_probe.image)
+    assert not np.allclose(weighted.image, uniform.image)
+    np.testing.assert_allclose(np.abs(weighted.image), np.abs(uniform.image), rtol=1e-5)
+
+
+def test_stitch_at_group_centres_weight_choices(scan, grouped):
+    patches = np.ones((len(grouped), 64, 64), dtype=np.complex64)
+    with pytest.raises(DataError, match="one of \\('probe', 'uniform'\\), found 'gauss'"):
+        stitch_at_group_centres(patches, grouped, weight="gauss")
+    # merged groups (gridsize 2) are not lit by one probe: stitched uniformly
+    g2 = group(scan, gridsize=2, n_groups=12, seed=0)
+    merged = np.ones((len(g2), 64, 64), dtype=np.complex64)
+    a = stitch_at_group_centres(merged, g2, weight="probe")
+    b = stitch_at_group_centres(merged, g2, weight="uniform")
+    np.testing.assert_array_equal(a.image, b.image)
+    assert stitch_weights("probe", g2) == {"weight": None, "phase_weight": None}
 
 
 def test_run_cdi_example_trains_predicts_stitches(scan, config):

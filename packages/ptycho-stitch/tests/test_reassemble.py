@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import map_coordinates
 
-from ptychopinn.stitch import Canvas, Stitched, StitchError, canvas_geometry, reassemble
+from ptychopinn.stitch import (
+    Canvas,
+    Stitched,
+    StitchError,
+    canvas_geometry,
+    probe_weight,
+    reassemble,
+)
 
 
 def extract(obj: np.ndarray, positions: np.ndarray, n: int) -> np.ndarray:
@@ -308,3 +315,146 @@ def test_single_precision_matches_double_even_for_fractions_near_one() -> None:
     single = reassemble(patches.astype(np.complex64), pos, crop=8)
     np.testing.assert_array_equal(single.covered, double.covered)
     np.testing.assert_allclose(single.image, double.image, atol=2e-5)
+
+
+# ---------------------------------------------------------------- weighted stitching
+def reference_weighted_stitch(
+    patches: np.ndarray, offsets: np.ndarray, crop: int, weight: np.ndarray
+) -> np.ndarray:
+    """The spec of a weight map, one patch at a time: sum(w·tile) / sum(w), both translated."""
+    (h, w_), (x0, y0) = canvas_geometry(offsets, crop)
+    n = patches.shape[1]
+    s0 = n // 2 - crop // 2
+    wt = weight[s0 : s0 + crop, s0 : s0 + crop]
+    num = np.zeros((h, w_), dtype=np.complex128)
+    den = np.zeros((h, w_))
+    rr, cc = np.indices((h, w_), dtype=np.float64)
+    for patch, (x, y) in zip(patches, offsets):
+        tile = np.asarray(patch[s0 : s0 + crop, s0 : s0 + crop], dtype=np.complex128) * wt
+        coords = [rr - (y - crop // 2 - y0), cc - (x - crop // 2 - x0)]
+
+        def sample(a: np.ndarray, coords: list[np.ndarray] = coords) -> np.ndarray:
+            return map_coordinates(a, coords, order=1, mode="grid-constant", cval=0.0)
+
+        num += sample(tile.real) + 1j * sample(tile.imag)
+        den += sample(wt)
+    cov = den >= 1e-6
+    return np.where(cov, num / np.where(cov, den, 1.0), 0.0)
+
+
+def test_weighted_subpixel_stitch_matches_the_spec_reference() -> None:
+    rng = np.random.default_rng(5)
+    n, crop = 16, 12
+    patches = random_object(rng, (40, n, n))
+    pos = rng.uniform(20, 40, size=(40, 2))
+    weight = probe_weight(np.exp(-((np.indices((n, n)) - n // 2) ** 2).sum(0) / 20.0))
+    got = reassemble(patches, pos, crop=crop, weight=weight)
+    want = reference_weighted_stitch(patches, pos, crop, weight)
+    np.testing.assert_allclose(got.image, want, atol=1e-5)
+    # uniform weights are the unweighted stitch
+    flat = reassemble(patches, pos, crop=crop, weight=np.full((crop, crop), 0.3))
+    np.testing.assert_allclose(flat.image, reassemble(patches, pos, crop=crop).image, atol=1e-5)
+
+
+def test_weight_follows_the_better_lit_patch() -> None:
+    """Garbage where a patch's weight is ~0 does not reach the image; uniform weights let it in."""
+    rng = np.random.default_rng(2)
+    obj = random_object(rng, (96, 96))
+    n, crop = 24, 20
+    pos = np.array([[x, y] for x in range(30, 66, 3) for y in range(30, 66, 3)], dtype=float)
+    patches = extract(obj, pos, n)
+    r = np.hypot(*(np.indices((n, n)) - n // 2))
+    patches[:, r > 7] = 5.0  # wrong outside the lit disk
+    weight = (r <= 7).astype(float)
+    good = reassemble(patches, pos, crop=crop, weight=weight)
+    bad = reassemble(patches, pos, crop=crop)
+    truth = truth_under(good, obj)
+    inner = np.zeros(good.shape, dtype=bool)
+    inner[15:-15, 15:-15] = True
+    np.testing.assert_allclose(good.image[inner], truth[inner], atol=1e-5)
+    assert np.abs(bad.image[inner] - truth[inner]).mean() > 1.0
+
+
+@pytest.mark.parametrize("method", ["bilinear", "fourier"])
+def test_weighted_streaming_equals_one_call(method: str) -> None:
+    rng = np.random.default_rng(3)
+    n, crop = 16, 10
+    patches = random_object(rng, (30, n, n))
+    pos = rng.uniform(10, 30, size=(30, 2))
+    weight = rng.uniform(0.1, 1.0, (n, n))
+    once = reassemble(patches, pos, crop=crop, method=method, weight=weight)
+    shape, origin = canvas_geometry(pos, crop)
+    chunks = ((patches[i : i + 7], pos[i : i + 7]) for i in range(0, 30, 7))
+    streamed = reassemble(
+        chunks, crop=crop, method=method, shape=shape, origin=origin, weight=weight[3:13, 3:13]
+    )
+    np.testing.assert_allclose(streamed.image, once.image, atol=1e-5)
+    np.testing.assert_allclose(streamed.weights, once.weights, atol=1e-9)
+
+
+def test_probe_weight_shapes_and_modes() -> None:
+    probe = np.zeros((8, 8), dtype=np.complex64)
+    probe[2:6, 2:6] = 2j
+    probe[4, 4] = 4.0
+    w = probe_weight(probe)
+    assert w.dtype == np.float64 and w.max() == 1.0 and w[3, 3] == pytest.approx(0.25)
+    assert probe_weight(probe, power=1)[3, 3] == pytest.approx(0.5)
+    np.testing.assert_allclose(probe_weight(probe[..., None]), w)
+    modes = np.stack([probe, probe])
+    np.testing.assert_allclose(probe_weight(modes), w)
+
+
+@pytest.mark.parametrize(
+    ("probe", "power", "match"),
+    [
+        (np.zeros((8, 8)), 2, "zero everywhere"),
+        (np.ones((8, 6)), 2, "square"),
+        (np.ones(8), 2, r"found \(8,\)"),
+        (np.full((8, 8), np.nan), 2, "finite"),
+        (np.ones((8, 8)), 0, "positive"),
+    ],
+)
+def test_probe_weight_errors(probe: np.ndarray, power: float, match: str) -> None:
+    with pytest.raises(StitchError, match=match):
+        probe_weight(probe, power)
+
+
+@pytest.mark.parametrize(
+    ("weight", "match"),
+    [
+        (np.ones((16, 15)), "square"),
+        (np.ones((12, 12)), r"\(N, N\) = \(16, 16\)"),
+        (-np.ones((16, 16)), ">= 0"),
+        (np.zeros((16, 16)), "zero over the central"),
+        (np.ones((16, 16)) * 1j, "real"),
+        (np.ones((4, 4)), "at least crop x crop"),
+    ],
+)
+def test_weight_errors_name_expected_and_found(weight: np.ndarray, match: str) -> None:
+    patches = np.ones((3, 16, 16))
+    with pytest.raises(StitchError, match=match):
+        reassemble(patches, np.zeros((3, 2)), crop=8, weight=weight)
+
+
+def test_phase_weight_takes_modulus_and_phase_from_two_averages() -> None:
+    rng = np.random.default_rng(8)
+    n, crop = 16, 12
+    patches = random_object(rng, (40, n, n))
+    pos = rng.uniform(20, 40, size=(40, 2))
+    pw = rng.uniform(0.0, 1.0, (n, n))
+    both = reassemble(patches, pos, crop=crop, phase_weight=pw)
+    plain = reassemble(patches, pos, crop=crop)
+    weighted = reassemble(patches, pos, crop=crop, weight=pw)
+    lit = weighted.covered
+    np.testing.assert_allclose(np.abs(both.image), np.abs(plain.image), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.angle(both.image[lit] * np.conj(weighted.image[lit])), 0.0, atol=1e-4
+    )
+    np.testing.assert_array_equal(both.weights, plain.weights)
+    # streamed in chunks: the same
+    shape, origin = canvas_geometry(pos, crop)
+    chunks = ((patches[i : i + 9], pos[i : i + 9]) for i in range(0, 40, 9))
+    streamed = reassemble(chunks, crop=crop, shape=shape, origin=origin, phase_weight=pw)
+    np.testing.assert_allclose(streamed.image, both.image, atol=1e-5)
+    with pytest.raises(StitchError, match="complex patches"):
+        reassemble(np.abs(patches), pos, crop=crop, phase_weight=pw)

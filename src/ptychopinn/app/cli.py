@@ -254,6 +254,8 @@ def _add_execution_args(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``ptychopinn`` command."""
+    from ptychopinn.config.configs import STITCH_WEIGHTS
+
     parser = _Parser(
         prog=PROG,
         description="Physics-informed neural-network ptychography: "
@@ -421,6 +423,14 @@ def build_parser() -> argparse.ArgumentParser:
         "central pixels kept per patch",
         "--stitch-crop",
         type=_positive_int,
+    )
+    _config_option(
+        p_infer,
+        "inference",
+        "stitch_weight",
+        "how overlapping patches are averaged: by the probe intensity or uniformly",
+        "--stitch-weight",
+        choices=STITCH_WEIGHTS,
     )
     _config_option(
         p_infer,
@@ -698,6 +708,7 @@ def _infer(args: argparse.Namespace, logs: LogSession) -> int:
         overrides=args.overrides,
         n_groups=args.n_groups,
         stitch_crop=args.stitch_crop,
+        stitch_weight=args.stitch_weight,
         batch_size=args.batch_size,
         pixel_size_m=args.pixel_size_m,
         allow_large_canvas=args.allow_large_canvas,

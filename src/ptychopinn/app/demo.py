@@ -201,8 +201,12 @@ def run_demo(
 
     log(f"[3/5] reconstructing the scanned object from its {len(test_data)} groups")
     crop = configs["inference"].stitch_crop
+    weight = configs["inference"].stitch_weight
     trained = pipeline.stitch_patches(
-        pipeline.predict_patches(chosen, model, test_data, progress=progress), test_data, crop
+        pipeline.predict_patches(chosen, model, test_data, progress=progress),
+        test_data,
+        crop,
+        weight,
     )
     # The same network before training: the bundle reloaded with fresh initial weights.
     untrained_model = chosen.load_bundle(bundle)
@@ -214,6 +218,7 @@ def run_demo(
         pipeline.predict_patches(chosen, untrained_model, test_data, progress=progress),
         test_data,
         crop,
+        weight,
     )
 
     log("[4/5] evaluating against the ground truth")

@@ -536,6 +536,7 @@ def infer(
     overrides: Sequence[str] = (),
     n_groups: int | None = None,
     stitch_crop: int | None = None,
+    stitch_weight: str | None = None,
     batch_size: int | None = None,
     pixel_size_m: float | None = None,
     log: Log | None = None,
@@ -576,6 +577,7 @@ def infer(
         test_data_file=data_path,
         n_groups=n_groups if n_groups is not None else inference.n_groups,
         stitch_crop=stitch_crop if stitch_crop is not None else inference.stitch_crop,
+        stitch_weight=stitch_weight if stitch_weight is not None else inference.stitch_weight,
         output_dir=output_dir if output_dir is not None else inference.output_dir,
     )
     configs = {"model": model_config, "inference": inference, "execution": configs["execution"]}
@@ -595,7 +597,7 @@ def infer(
     model = chosen.load_bundle(bundle_path)
     started = time.perf_counter()
     patches = predict_patches(chosen, model, data, batch, progress=progress)
-    stitched = stitch_patches(patches, data, inference.stitch_crop)
+    stitched = stitch_patches(patches, data, inference.stitch_crop, inference.stitch_weight)
     seconds = time.perf_counter() - started
     log(f"reconstructed {len(data)} patches in {seconds:.1f} s")
     out = Path(inference.output_dir)

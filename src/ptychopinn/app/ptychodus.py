@@ -69,7 +69,7 @@ from ptychodus.api.reconstruct import (
 from ptychodus.api.settings import SettingsRegistry
 
 from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
-from ptychopinn.core import BUNDLE_NAME
+from ptychopinn.core import BUNDLE_NAME, stitch_weights
 from ptychopinn.core.history import TRAIN_LOSS, VAL_LOSS
 from ptychopinn.data import (
     DataContractError,
@@ -185,6 +185,8 @@ class PtychoPINNAppSettings(Observable, Observer):
             "inference_batch_size", 64, minimum=1
         )
         self.stitch_crop = g.create_integer_parameter("stitch_crop", 20, minimum=1)
+        # "probe" (|probe|² weights, InferenceConfig's default) or "uniform"
+        self.stitch_weight = g.create_string_parameter("stitch_weight", "probe")
         self.subprocess = g.create_boolean_parameter("subprocess", True)
 
     def _update(self, observable: Observable) -> None:
@@ -444,16 +446,23 @@ def scan_from_directory(directory: Path, log: logging.Logger = logger) -> ScanDa
 
 
 def stitch_onto_object(
-    patches: np.ndarray, offsets: np.ndarray, object_in: Object, crop: int = 20
+    patches: np.ndarray,
+    offsets: np.ndarray,
+    object_in: Object,
+    crop: int = 20,
+    weights: dict[str, Any] | None = None,
 ) -> Object:
     """Stitch patches (B, N, N[, 1]) centred on offsets (B, 2) [x, y] (object pixels) onto
     ``object_in``'s grid: the result has its shape, pixel size and centre (one layer);
-    pixels no patch covers keep ``object_in``'s layer-0 values."""
+    pixels no patch covers keep ``object_in``'s layer-0 values. ``weights``: reassemble's
+    weight keywords (``ptychopinn.core.stitch_weights``); None is uniform."""
     from ptychopinn.stitch import reassemble
 
     background = np.asarray(object_in.get_layer(0))
     # The canvas is the object's own pixel grid: its pixel (0, 0) is object pixel (0, 0).
-    stitched = reassemble(patches, offsets, crop=crop, shape=background.shape, origin=(0.0, 0.0))
+    stitched = reassemble(
+        patches, offsets, crop=crop, shape=background.shape, origin=(0.0, 0.0), **(weights or {})
+    )
     array = np.where(stitched.covered, stitched.image, background).astype(np.complex64)
     return Object(
         array=array[np.newaxis],
@@ -753,6 +762,7 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
                 grouped.coords_offsets[:, 0, :, 0],
                 parameters.product.object_,
                 crop=self._settings.stitch_crop.get_value(),
+                weights=stitch_weights(self._settings.stitch_weight.get_value(), grouped),
             )
             product = Product(
                 metadata=parameters.product.metadata,

@@ -38,6 +38,9 @@ STRATEGIES = ("auto", "single_device", "ddp", "ddp_spawn", "fsdp", "deepspeed", 
 PRECISIONS = ("32", "32-true", "64", "64-true", "16-mixed", "bf16-mixed")
 GRADIENT_CLIP_ALGORITHMS = ("norm", "value")
 LOGGERS = ("csv", "tensorboard", "mlflow", "none")
+# "probe": each patch's pixels weighted by the probe intensity |P|^2 when stitching
+# (METHOD.md §7); "uniform": every cropped pixel alike (upstream's stitching).
+STITCH_WEIGHTS = ("probe", "uniform")
 
 
 # --- validation helpers: each raises ConfigError naming field, value and what is allowed ---
@@ -326,6 +329,7 @@ class InferenceConfig(_ConfigBase):
     backend: str = "tensorflow"
     seed: int = 0
     stitch_crop: int = 20
+    stitch_weight: str = "probe"
     n_images: InitVar[int | None] = None
 
     def __post_init__(self, n_images: int | None) -> None:
@@ -343,6 +347,7 @@ class InferenceConfig(_ConfigBase):
                 f"{o}.stitch_crop={self.stitch_crop} is larger than the patch "
                 f"(model.N={self.model.N}); use 1 <= stitch_crop <= N"
             )
+        _check_choice(o, "stitch_weight", self.stitch_weight, STITCH_WEIGHTS)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from ptychopinn.core.workflow import (
     group_input,
     run_cdi_example,
     stitch_at_group_centres,
+    stitch_weights,
 )
 
 __version__ = _version("ptycho-core")
@@ -74,4 +75,5 @@ __all__ = [
     "loss_terms",
     "run_cdi_example",
     "stitch_at_group_centres",
+    "stitch_weights",
 ]

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
+from ptychopinn.config.configs import STITCH_WEIGHTS
 from ptychopinn.data import GroupedData, ScanData, group_for_config, photon_count
-from ptychopinn.stitch import Stitched, evaluate_if_possible, reassemble
+from ptychopinn.stitch import Stitched, evaluate_if_possible, probe_weight, reassemble
 
 from .errors import DataError, ModelMismatchError
 from .results import CDIResults
@@ -31,6 +32,7 @@ __all__ = [
     "group_input",
     "run_cdi_example",
     "stitch_at_group_centres",
+    "stitch_weights",
 ]
 
 CDIOutput = tuple[np.ndarray | None, np.ndarray | None, CDIResults]
@@ -91,14 +93,32 @@ def group_input(
     return group_for_config(scan, config.model, config, nphotons=photons, seed=seed)
 
 
-def stitch_at_group_centres(patches: np.ndarray, data: GroupedData, crop: int = 20) -> Stitched:
+def stitch_weights(weight: str, data: GroupedData) -> dict[str, np.ndarray | None]:
+    """``reassemble``'s weight keywords for ``InferenceConfig.stitch_weight`` on ``data``.
+
+    ``"probe"``: the phase is averaged with the probe intensity ``|data.probe|²`` as
+    weight (``phase_weight``), the modulus uniformly (METHOD.md §7). ``"uniform"``: both
+    uniformly. Groups of more than one pattern (gridsize > 1) are merged patches whose
+    illumination is not one probe: always uniform.
+    """
+    if weight not in STITCH_WEIGHTS:
+        raise DataError(f"stitch weight must be one of {STITCH_WEIGHTS}, found {weight!r}")
+    if weight == "uniform" or data.X.shape[3] != 1:
+        return {"weight": None, "phase_weight": None}
+    return {"weight": None, "phase_weight": probe_weight(data.probe)}
+
+
+def stitch_at_group_centres(
+    patches: np.ndarray, data: GroupedData, crop: int = 20, weight: str = "probe"
+) -> Stitched:
     """Reassemble object patches (B, N, N[, 1]) at the group centres of ``data``.
 
     The centres are ``data.coords_offsets[:, 0, :, 0]`` (B, 2) [x, y] in object
-    pixels; ``crop`` is the central M×M of each patch used (``ptychopinn.stitch.reassemble``).
+    pixels; ``crop`` is the central M×M of each patch used (``ptychopinn.stitch.reassemble``);
+    ``weight`` is ``InferenceConfig.stitch_weight`` (:func:`stitch_weights`).
     """
     offsets = np.asarray(data.coords_offsets[:, 0, :, 0], dtype=np.float64)
-    return reassemble(patches, offsets, crop=crop)
+    return reassemble(patches, offsets, crop=crop, **stitch_weights(weight, data))
 
 
 def run_cdi_example(

@@ -1,7 +1,7 @@
 """Stitching of patches into object images, alignment and image-quality metrics for ptychopinn.
 
 Public surface: :func:`reassemble`, :class:`Canvas`, :class:`Stitched`,
-:func:`canvas_geometry`, :func:`stitch_grid`, :func:`evaluate` (:func:`align`,
+:func:`canvas_geometry`, :func:`probe_weight`, :func:`stitch_grid`, :func:`evaluate` (:func:`align`,
 :func:`evaluate_aligned`, :func:`evaluate_if_possible`) and the metric and alignment
 helpers re-exported below. See the package README for conventions.
 """
@@ -22,6 +22,7 @@ from ptychopinn.stitch.canvas import (
     Canvas,
     Stitched,
     canvas_geometry,
+    probe_weight,
     reassemble,
 )
 from ptychopinn.stitch.errors import StitchError
@@ -70,6 +71,7 @@ __all__ = [
     "ms_ssim",
     "mse",
     "overlay",
+    "probe_weight",
     "psnr",
     "psnr_legacy",
     "reassemble",

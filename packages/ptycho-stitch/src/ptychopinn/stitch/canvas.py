@@ -10,6 +10,11 @@ tile convolved with a 2x2 kernel, (crop+1) x (crop+1) values, at an integer posi
 so every chunk is a few vectorised scatter-adds (``np.add.at``) of those values. The
 summed shifted ones depend only on the positions: they are accumulated as four
 point masses per patch and box-filtered once, in :meth:`Canvas.result`.
+
+A weight map ``w`` (the same for every patch, e.g. ``probe_weight``: the illumination
+intensity) makes the result sum(w·patch) / sum(w) (METHOD.md §7): each tile is multiplied
+by ``w`` before it is splatted, and the point masses are convolved with ``w`` instead of
+box-filtered.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 import scipy.fft
+import scipy.signal
 
 from ptychopinn.config.constants import SUPPORT_THRESHOLD
 from ptychopinn.stitch.errors import StitchError
@@ -38,7 +44,8 @@ class Stitched:
     origin: tuple[float, float]
     """(x0, y0): position of pixel (0, 0) in the offsets' frame (pixels)."""
     weights: np.ndarray
-    """(H, W) float64 summed shifted support (number of patches covering each pixel)."""
+    """(H, W) float64 summed shifted support: the number of patches covering each pixel
+    (their summed weight at the pixel with a weight map)."""
 
     @property
     def covered(self) -> np.ndarray:
@@ -95,6 +102,48 @@ def _as_offsets(offsets: np.ndarray, batch: int | None = None) -> np.ndarray:
     return off
 
 
+def probe_weight(probe: np.ndarray, power: float = 2.0) -> np.ndarray:
+    """(N, N) float64 stitching weight |probe|**power scaled to a maximum of 1.
+
+    ``probe`` (N, N), (N, N, 1) or (modes, N, N) (modes: their summed intensities
+    raised to power/2). Pixels a patch's probe barely lit carry little of its weight, so
+    where patches overlap the image follows those that saw the pixel best (METHOD.md §7).
+    """
+    arr = np.asarray(probe)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3:
+        intensity = np.sum(np.abs(arr.astype(np.complex128)) ** 2, axis=0)
+    elif arr.ndim == 2:
+        intensity = np.abs(arr.astype(np.complex128)) ** 2
+    else:
+        raise StitchError(f"probe must be (N, N), (N, N, 1) or (modes, N, N), found {arr.shape}")
+    if arr.shape[-1] != arr.shape[-2]:
+        raise StitchError(f"probe must be square, found {arr.shape}")
+    if isinstance(power, bool) or not np.isfinite(power) or power <= 0:
+        raise StitchError(f"power must be a positive number, found {power!r}")
+    if not np.isfinite(intensity).all():
+        raise StitchError("probe must be finite (it holds NaN or inf)")
+    peak = float(intensity.max())
+    if peak <= 0:
+        raise StitchError("probe is zero everywhere: it gives no stitching weight")
+    return (intensity / peak) ** (power / 2.0)
+
+
+def _check_weight(weight: np.ndarray | None) -> np.ndarray | None:
+    if weight is None:
+        return None
+    w = np.asarray(weight)
+    if w.ndim != 2 or w.shape[0] != w.shape[1]:
+        raise StitchError(f"weight must be a square (N, N) or (crop, crop) map, found {w.shape}")
+    if not np.issubdtype(w.dtype, np.number) or np.iscomplexobj(w):
+        raise StitchError(f"weight must be real, found dtype {w.dtype}")
+    w = w.astype(np.float64)
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise StitchError("weight must be finite and >= 0 everywhere")
+    return w
+
+
 def canvas_geometry(
     offsets: np.ndarray, crop: int = 20
 ) -> tuple[tuple[int, int], tuple[float, float]]:
@@ -121,7 +170,9 @@ class Canvas:
 
     ``Canvas(shape, origin).add(patches, offsets)`` any number of times, then
     ``result()``. Pixel (r, c) of the canvas is position (x0 + c, y0 + r) of the
-    offsets' frame. Parts of patches outside the canvas are dropped.
+    offsets' frame. Parts of patches outside the canvas are dropped. ``weight``: an
+    (N, N) map (its central crop is used) or a (crop, crop) one, the same for every
+    patch; None is uniform.
     """
 
     def __init__(
@@ -133,6 +184,7 @@ class Canvas:
         method: Method = "bilinear",
         chunk_size: int = 256,
         dtype: np.dtype | type | None = None,
+        weight: np.ndarray | None = None,
     ) -> None:
         """Create an empty canvas of shape (H, W) whose pixel (0, 0) sits at origin (x0, y0).
 
@@ -154,6 +206,13 @@ class Canvas:
         if self._dtype is not None and self._dtype.kind not in "fc":
             raise StitchError(f"dtype must be a real or complex float type, found {self._dtype}")
         self._buffers: dict[str, np.ndarray] = {}
+        self._weight = _check_weight(weight)
+        if self._weight is not None and self._weight.shape[0] < self.crop:
+            raise StitchError(
+                f"weight must be at least crop x crop = {self.crop} x {self.crop}, "
+                f"found {self._weight.shape}"
+            )
+        self._tile_weight: np.ndarray | None = None  # the crop x crop part, known at add()
         # A margin of crop+1 on every side takes the (crop+1)^2 splat of any patch that
         # touches the visible canvas, so no per-pixel bounds test is needed.
         self._margin = self.crop + 1
@@ -176,10 +235,11 @@ class Canvas:
         crop: int = 20,
         method: Method = "bilinear",
         chunk_size: int = 256,
+        weight: np.ndarray | None = None,
     ) -> Canvas:
         """Canvas sized for all offsets (B, 2) [x, y] known up front (see canvas_geometry)."""
         shape, origin = canvas_geometry(offsets, crop)
-        return cls(shape, origin, crop=crop, method=method, chunk_size=chunk_size)
+        return cls(shape, origin, crop=crop, method=method, chunk_size=chunk_size, weight=weight)
 
     def add(self, patches: np.ndarray, offsets: np.ndarray) -> None:
         """Accumulate patches (B, N, N[, 1]) centred on offsets (B, 2) [x, y]."""
@@ -188,11 +248,29 @@ class Canvas:
         n = stack.shape[1]
         if self.crop > n:
             raise StitchError(f"crop must be <= patch size N={n}, found crop={self.crop}")
+        self._set_tile_weight(n)
         self._ensure_values(stack.dtype)
         for start in range(0, stack.shape[0], self.chunk_size):
             stop = start + self.chunk_size
             self._add_chunk(stack[start:stop], off[start:stop])
         self.n_patches += stack.shape[0]
+
+    def _set_tile_weight(self, n: int) -> None:
+        w = self._weight
+        if w is None:
+            return
+        if w.shape[0] not in (n, self.crop):
+            raise StitchError(
+                f"weight must be (N, N) = ({n}, {n}) like the patches or (crop, crop) = "
+                f"({self.crop}, {self.crop}), found {w.shape}"
+            )
+        if w.shape[0] == n and n != self.crop:
+            s0 = n // 2 - self.crop // 2
+            w = w[s0 : s0 + self.crop, s0 : s0 + self.crop]
+        if self._tile_weight is None:
+            if not (w > 0).any():
+                raise StitchError(f"weight is zero over the central {self.crop} x {self.crop}")
+            self._tile_weight = np.ascontiguousarray(w)
 
     def _ensure_values(self, patch_dtype: np.dtype) -> None:
         size = self._inner[0] * self._inner[1]
@@ -235,12 +313,18 @@ class Canvas:
         base = ky.astype(np.int64) * self._inner[1] + kx.astype(np.int64)
         assert self._values is not None
         dtype = self._values.dtype
+        w = self._tile_weight
         if self.method == "bilinear":
-            values = self._bilinear_splat(patches[:, s0 : s0 + crop, s0 : s0 + crop], fx, fy, dtype)
+            tile = patches[:, s0 : s0 + crop, s0 : s0 + crop]
+            if w is not None:
+                tile = tile * w.astype(np.empty(0, dtype).real.dtype)
+            values = self._bilinear_splat(tile, fx, fy, dtype)
             loc = self._loc_splat
             self._add_density_bilinear(base, fx, fy)
         else:
             values = _fourier_shift_crop(patches, fx, fy, s0, crop).astype(dtype, copy=False)
+            if w is not None:
+                values = values * w.astype(np.empty(0, dtype).real.dtype)
             loc = self._loc_tile
             np.add.at(self._density, base, 1.0)
         self._scatter(base, loc, values.reshape(values.shape[0], -1))
@@ -316,7 +400,13 @@ class Canvas:
         return Stitched(image=image, origin=self.origin, weights=weights)
 
     def _support(self) -> np.ndarray:
-        """(inner H, inner W) summed shifted ones: the point masses box-filtered over crop."""
+        """(inner H, inner W) summed shifted ones (or weights): the point masses box-filtered
+        over crop, or convolved with the weight map."""
+        if self._tile_weight is not None:
+            density = self._density.reshape(self._inner)
+            full = scipy.signal.fftconvolve(density, self._tile_weight, mode="full")
+            # FFT round-off leaves ~1e-16 (possibly negative) where nothing landed.
+            return np.clip(full[: self._inner[0], : self._inner[1]], 0.0, None)
         out = np.cumsum(self._density.reshape(self._inner), axis=0)
         _difference_in_place(out, self.crop, axis=0)
         np.cumsum(out, axis=1, out=out)
@@ -366,13 +456,20 @@ def reassemble(
     *,
     shape: tuple[int, int] | None = None,
     origin: tuple[float, float] | None = None,
+    weight: np.ndarray | None = None,
+    phase_weight: np.ndarray | None = None,
 ) -> Stitched:
     """Stitch patches (B, N, N[, 1]) centred on offsets (B, 2) [x, y] into one image.
 
     With arrays, the canvas follows METHOD.md §7 (see :func:`canvas_geometry`) unless
     ``shape`` and ``origin`` are given. ``patches`` may instead be an iterable of
     ``(patches_chunk, offsets_chunk)`` pairs (model output as it arrives); the mean of
-    all offsets is then unknown, so ``shape`` and ``origin`` are required.
+    all offsets is then unknown, so ``shape`` and ``origin`` are required. ``weight``
+    (N, N) or (crop, crop), e.g. :func:`probe_weight`: the image is sum(w·patch)/sum(w)
+    over the patches covering each pixel; None weights every cropped pixel equally.
+    ``phase_weight`` (complex patches): the image keeps the modulus of the ``weight``
+    average and takes its phase from a second average weighted by ``phase_weight``
+    (where that one covers the pixel) -- METHOD.md §7 gives the measured reason.
     """
     crop = _check_crop(crop)
     _check_method(method)
@@ -385,20 +482,38 @@ def reassemble(
         off = _as_offsets(offsets, stack.shape[0])
         if shape is None:
             shape, origin = canvas_geometry(off, crop)
-        canvas = Canvas(shape, origin, crop=crop, method=method, chunk_size=chunk_size)
-        canvas.add(stack, off)
-        return canvas.result()
-    if shape is None or origin is None:
+        chunks: Iterable[tuple[np.ndarray, np.ndarray]] = [(stack, off)]
+    elif shape is None or origin is None:
         raise StitchError(
             "an iterator of (patches, offsets) chunks needs shape=(H, W) and origin=(x0, y0): "
             "the offsets' mean is not known until the last chunk; use canvas_geometry(offsets, "
             "crop) if all offsets are known up front"
         )
-    canvas = Canvas(shape, origin, crop=crop, method=method, chunk_size=chunk_size)
-    for item in patches:
+    else:
+        chunks = patches
+    assert shape is not None and origin is not None
+
+    def canvas(w: np.ndarray | None) -> Canvas:
+        return Canvas(shape, origin, crop=crop, method=method, chunk_size=chunk_size, weight=w)
+
+    main = canvas(weight)
+    phase = canvas(phase_weight) if phase_weight is not None else None
+    for item in chunks:
         if not isinstance(item, tuple) or len(item) != 2:
             raise StitchError(
                 f"each chunk must be a (patches, offsets) pair, found {type(item).__name__}"
             )
-        canvas.add(item[0], item[1])
-    return canvas.result()
+        main.add(item[0], item[1])
+        if phase is not None:
+            if not np.iscomplexobj(np.asarray(item[0])):
+                raise StitchError("phase_weight needs complex patches (real ones have no phase)")
+            phase.add(item[0], item[1])
+    result = main.result()
+    if phase is None:
+        return result
+    by_phase = phase.result()
+    lit = by_phase.covered & (by_phase.image != 0)
+    unit = np.ones_like(by_phase.image)
+    np.divide(by_phase.image, np.abs(by_phase.image), out=unit, where=lit)
+    image = np.where(lit, np.abs(result.image) * unit, result.image).astype(result.image.dtype)
+    return Stitched(image=image, origin=result.origin, weights=result.weights)
