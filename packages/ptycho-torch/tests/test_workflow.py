@@ -338,3 +338,52 @@ def test_errors_are_ptychopinn_core_classes():
     assert ModelMismatchError is ptychopinn.core.ModelMismatchError
     assert NonFiniteLossError is ptychopinn.core.NonFiniteLossError
     assert ptychopinn.torch.TrainResult is ptychopinn.core.TrainResult
+
+
+def test_ctrl_c_during_fit_stays_a_keyboard_interrupt(tmp_path):
+    """Lightning turns Ctrl-C into sys.exit(1) and leaves SIGINT ignored; train does not."""
+    import signal
+
+    import lightning.pytorch as pl
+
+    from ptychopinn.torch.workflow import _fit_interruptible
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch, batch_idx):
+            if batch_idx == 2:
+                raise KeyboardInterrupt  # what SIGINT raises in the main thread
+            return (self.w - batch[0]).pow(2).mean()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(8, 1)))
+    trainer = pl.Trainer(
+        max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(KeyboardInterrupt, match="interrupted at epoch 1"):
+            _fit_interruptible(trainer, Tiny(), train_dataloaders=data)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_other_exits_of_fit_pass_through():
+    from ptychopinn.torch.workflow import _fit_interruptible
+
+    class Exits:
+        interrupted = False
+
+        def fit(self, module, **kwargs):
+            raise SystemExit(3)
+
+    with pytest.raises(SystemExit) as info:
+        _fit_interruptible(Exits(), None)
+    assert info.value.code == 3

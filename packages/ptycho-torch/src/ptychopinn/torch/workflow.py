@@ -10,6 +10,7 @@ Arrays cross this boundary channels-last as NumPy: ``(B, N, N, C)``.
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,25 @@ BACKEND_NAME = "pytorch"
 
 
 # -------------------------------------------------------------------------- train
+def _fit_interruptible(trainer: Any, module: Any, **kwargs: Any) -> None:
+    """``trainer.fit`` with Ctrl-C kept a KeyboardInterrupt.
+
+    On SIGINT Lightning shuts down, sets SIGINT to *ignored* and calls ``sys.exit(1)``:
+    a caller (the CLI's exit 130, a notebook) would see an ordinary failure and lose
+    Ctrl-C for the rest of the process. Here that exit becomes a KeyboardInterrupt
+    again and the default SIGINT handler is restored.
+    """
+    try:
+        trainer.fit(module, **kwargs)
+    except SystemExit as exc:
+        if not trainer.interrupted:
+            raise
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise KeyboardInterrupt(
+            f"training interrupted at epoch {trainer.current_epoch + 1}"
+        ) from exc
+
+
 def train(
     train: GroupedData,
     test: GroupedData | None,
@@ -117,7 +137,8 @@ def train(
         ckpt_path = output_dir / "checkpoints" / "last.ckpt"
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         raise FileNotFoundError(f"checkpoint to resume from does not exist: {ckpt_path}")
-    trainer.fit(
+    _fit_interruptible(
+        trainer,
         module,
         datamodule=datamodule,
         ckpt_path=str(ckpt_path) if ckpt_path is not None else None,
