@@ -92,6 +92,33 @@ def test_checkpoint_reloads_without_arguments(grouped, tmp_path, make_config, ma
     assert (tmp_path / "logs").is_dir()
 
 
+def test_checkpoints_are_written_atomically(tmp_path, monkeypatch, make_execution):
+    """A save that fails half-way (disk full) leaves the previous checkpoint intact and
+    no temporary; the trainer uses this writer for every checkpoint."""
+    import errno
+
+    from ptychopinn.torch.training import AtomicCheckpointIO, build_trainer
+
+    io = AtomicCheckpointIO()
+    target = tmp_path / "checkpoints" / "last.ckpt"
+    io.save_checkpoint({"epoch": 1, "w": torch.ones(3)}, target)
+    good = target.read_bytes()
+
+    def full_disk(obj, f, *args, **kwargs):
+        with open(f, "wb") as fh:
+            fh.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        io.save_checkpoint({"epoch": 2, "w": torch.zeros(3)}, target)
+    assert target.read_bytes() == good
+    assert sorted(p.name for p in target.parent.iterdir()) == ["last.ckpt"]
+    monkeypatch.undo()
+    trainer = build_trainer(make_execution(), tmp_path, 1, "train_loss")
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+
+
 def test_bf16_mixed_trains(grouped, tmp_path, make_config, make_execution):
     ex = make_execution(precision="bf16-mixed", logger="none", enable_checkpointing=False,
                         gradient_clip_val=1.0, accumulate_grad_batches=2)  # fmt: skip

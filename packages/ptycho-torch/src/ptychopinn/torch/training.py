@@ -19,10 +19,12 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 import torch
 from ptychopinn.config import ExecutionConfig, TrainingConfig
 from ptychopinn.core.history import LR, History, epoch_line, loss_terms, record_epoch
+from ptychopinn.data.files import atomic_write
 from ptychopinn.data.grouping import GroupedData
 from ptychopinn.data.health import (
     MAX_CHECK_GROUPS,
@@ -594,6 +596,25 @@ class EpochLines(Callback):
         logger.info(epoch_line(trainer.current_epoch + 1, self.max_epochs, scalars, seconds))
 
 
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written through a temporary file beside the target and a
+    rename (``ptychopinn.data.files.atomic_write``): a full disk or a kill during the
+    save leaves the previous checkpoint (or none), never a truncated one that looks
+    valid. Lightning's own save renames from the system temporary folder, which across
+    file systems is a copy that can stop half-way."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError(
+                f"{type(self).__name__}.save_checkpoint takes no storage_options, "
+                f"found {storage_options!r}"
+            )
+        with atomic_write(Path(path)) as tmp:
+            torch.save(checkpoint, tmp)
+
+
 def build_trainer(
     execution: ExecutionConfig,
     output_dir: Path,
@@ -657,4 +678,5 @@ def build_trainer(
         use_distributed_sampler=False,
         log_every_n_steps=1,
         callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
     )
