@@ -26,7 +26,9 @@ def test_predict_streams_batches(trained, grouped1):
     whole = W.predict(result.model, grouped1, batch_size=len(grouped1))
     small = W.predict(result, grouped1, batch_size=7, progress=True)  # a TrainResult works too
     assert whole.shape == (len(grouped1), 64, 64, 1) and whole.dtype == np.complex64
-    np.testing.assert_allclose(small, whole, atol=1e-6)
+    # rtol: the CPU kernels may round differently per batch size (seen: 1.3e-6 relative
+    # on an AVX2-only machine); a streaming error would be of the values' own size
+    np.testing.assert_allclose(small, whole, rtol=1e-5, atol=1e-6)
     direct = result.model.diffraction_to_obj([grouped1.X[:4], grouped1.coords_relative[:4]])
     np.testing.assert_allclose(whole[:4], direct.numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="batch_size"):

@@ -69,7 +69,7 @@ from ptychodus.api.reconstruct import (
 from ptychodus.api.settings import SettingsRegistry
 
 from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
-from ptychopinn.core import BUNDLE_NAME, stitch_weights
+from ptychopinn.core import BUNDLE_NAME, StitchWeights, stitch_weights
 from ptychopinn.core.history import TRAIN_LOSS, VAL_LOSS
 from ptychopinn.data import (
     DataContractError,
@@ -450,7 +450,7 @@ def stitch_onto_object(
     offsets: np.ndarray,
     object_in: Object,
     crop: int = 20,
-    weights: dict[str, Any] | None = None,
+    weights: StitchWeights | None = None,
 ) -> Object:
     """Stitch patches (B, N, N[, 1]) centred on offsets (B, 2) [x, y] (object pixels) onto
     ``object_in``'s grid: the result has its shape, pixel size and centre (one layer);
@@ -461,7 +461,13 @@ def stitch_onto_object(
     background = np.asarray(object_in.get_layer(0))
     # The canvas is the object's own pixel grid: its pixel (0, 0) is object pixel (0, 0).
     stitched = reassemble(
-        patches, offsets, crop=crop, shape=background.shape, origin=(0.0, 0.0), **(weights or {})
+        patches,
+        offsets,
+        crop=crop,
+        shape=background.shape,
+        origin=(0.0, 0.0),
+        weight=weights["weight"] if weights else None,
+        phase_weight=weights["phase_weight"] if weights else None,
     )
     array = np.where(stitched.covered, stitched.image, background).astype(np.complex64)
     return Object(

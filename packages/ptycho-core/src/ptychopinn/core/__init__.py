@@ -32,6 +32,7 @@ from ptychopinn.core.history import History, HistoryError, check_history, loss_t
 from ptychopinn.core.protocol import Backend, EpochHook, available_backends, get_backend
 from ptychopinn.core.results import CDIResults, TrainResult
 from ptychopinn.core.workflow import (
+    StitchWeights,
     bind_run_cdi_example,
     check_data,
     group_input,
@@ -59,6 +60,7 @@ __all__ = [
     "ModelMismatchError",
     "NonFiniteLossError",
     "PtychoError",
+    "StitchWeights",
     "TrainResult",
     "TrainingCollapsedError",
     "TrainingStalledWarning",

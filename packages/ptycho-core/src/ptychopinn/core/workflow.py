@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -93,7 +93,14 @@ def group_input(
     return group_for_config(scan, config.model, config, nphotons=photons, seed=seed)
 
 
-def stitch_weights(weight: str, data: GroupedData) -> dict[str, np.ndarray | None]:
+class StitchWeights(TypedDict):
+    """``reassemble``'s weight keywords (``ptychopinn.stitch.reassemble``)."""
+
+    weight: np.ndarray | None
+    phase_weight: np.ndarray | None
+
+
+def stitch_weights(weight: str, data: GroupedData) -> StitchWeights:
     """``reassemble``'s weight keywords for ``InferenceConfig.stitch_weight`` on ``data``.
 
     ``"probe"``: the phase is averaged with the probe intensity ``|data.probe|²`` as
