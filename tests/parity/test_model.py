@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import inputs as parity_inputs
+import numpy as np
 import pytest
 from parity_harness import BACKENDS, check, load_out, rel_err
 
@@ -56,6 +57,13 @@ GRAD_CONFIGS = [c for c in CONFIGS if c.get("grads")]
 # upsample + thin conv as one sub-pixel convolution -- the same arithmetic in another
 # order -- and 9.8e-4 since: summation order, not a model difference (FINDINGS §1).
 TOL_GRAD = 1e-3
+# phase_head.bias shifts the whole phase, which the loss ignores (the global-phase
+# freedom, METHOD §4): its gradient is ~0 (7.8e-3 against 88 for log_scale, N64 g1
+# probe_big) and its relative error is cancellation noise -- 2.6e-2 on a 2-core AVX2-only
+# CPU for an absolute difference (2.1e-4) like every other tensor's. Each tensor's error
+# is therefore taken relative to max(its own max |grad|, GRAD_FLOOR x the largest
+# gradient of the model): a tensor 100x below the largest is held to 1e-5 of it.
+GRAD_FLOOR = 1e-2
 
 ADAM_DEFECT = (
     "optimiser mismatch: TF uses keras Adam (epsilon 1e-7 added to the uncorrected sqrt(v), i.e. "
@@ -71,13 +79,20 @@ def _adam_marks(cfg):
 
 @pytest.mark.parametrize("cfg", [pytest.param(c, id=c["id"]) for c in GRAD_CONFIGS])
 def test_weight_gradients(model_out, cfg):
-    """d(loss)/d(every canonical parameter), same weights and batch: worst tensor <= 1e-4."""
+    """d(loss)/d(every canonical parameter), same weights and batch: worst tensor <= TOL_GRAD
+    relative to its own scale, floored at GRAD_FLOOR x the model's largest gradient."""
     cid = cfg["id"]
     _get(model_out, "tensorflow", cid, "loss")
     _get(model_out, "pytorch", cid, "loss")
     names = [k[len(cid) + 6 :] for k in model_out["tensorflow"] if k.startswith(f"{cid}/grad/")]
-    errs = {n: rel_err(model_out["pytorch"][f"{cid}/grad/{n}"], model_out["tensorflow"][f"{cid}/grad/{n}"])
-            for n in names}  # fmt: skip
+    ref = {n: np.asarray(model_out["tensorflow"][f"{cid}/grad/{n}"], np.float64) for n in names}
+    floor = GRAD_FLOOR * max(float(np.max(np.abs(g))) if g.size else 0.0 for g in ref.values())
+    errs = {}
+    for n, b in ref.items():
+        a = np.asarray(model_out["pytorch"][f"{cid}/grad/{n}"], np.float64)
+        assert a.shape == b.shape, f"{n}: shape {a.shape} vs {b.shape}"
+        scale = max(float(np.max(np.abs(b))) if b.size else 0.0, floor, 1e-30)
+        errs[n] = float(np.max(np.abs(a - b))) / scale if b.size else 0.0
     worst = max(errs, key=errs.get)
     check("model:grad", f"{cid} (worst: {worst})", errs[worst], TOL_GRAD)
 
