@@ -17,7 +17,7 @@ from ptychopinn.core import (
     group_input,
     run_cdi_example,
     stitch_at_group_centres,
-    stitch_weights,
+    stitch_phase_weight,
 )
 from ptychopinn.data import group
 from ptychopinn.data.physics import extract
@@ -90,7 +90,7 @@ def test_stitch_at_group_centres_weight_choices(scan, grouped):
     a = stitch_at_group_centres(merged, g2, weight="probe")
     b = stitch_at_group_centres(merged, g2, weight="uniform")
     np.testing.assert_array_equal(a.image, b.image)
-    assert stitch_weights("probe", g2) == {"weight": None, "phase_weight": None}
+    assert stitch_phase_weight("probe", g2) is None
 
 
 def test_run_cdi_example_trains_predicts_stitches(scan, config):

@@ -69,7 +69,7 @@ from ptychodus.api.reconstruct import (
 from ptychodus.api.settings import SettingsRegistry
 
 from ptychopinn.config import ExecutionConfig, ModelConfig, TrainingConfig
-from ptychopinn.core import BUNDLE_NAME, StitchWeights, stitch_weights
+from ptychopinn.core import BUNDLE_NAME, stitch_phase_weight
 from ptychopinn.core.history import TRAIN_LOSS, VAL_LOSS
 from ptychopinn.data import (
     DataContractError,
@@ -450,12 +450,13 @@ def stitch_onto_object(
     offsets: np.ndarray,
     object_in: Object,
     crop: int = 20,
-    weights: StitchWeights | None = None,
+    phase_weight: np.ndarray | None = None,
 ) -> Object:
     """Stitch patches (B, N, N[, 1]) centred on offsets (B, 2) [x, y] (object pixels) onto
     ``object_in``'s grid: the result has its shape, pixel size and centre (one layer);
-    pixels no patch covers keep ``object_in``'s layer-0 values. ``weights``: reassemble's
-    weight keywords (``ptychopinn.core.stitch_weights``); None is uniform."""
+    pixels no patch covers keep ``object_in``'s layer-0 values. ``phase_weight``: the
+    (N, N) weight of the phase average (``ptychopinn.core.stitch_phase_weight``); None
+    is uniform."""
     from ptychopinn.stitch import reassemble
 
     background = np.asarray(object_in.get_layer(0))
@@ -466,8 +467,7 @@ def stitch_onto_object(
         crop=crop,
         shape=background.shape,
         origin=(0.0, 0.0),
-        weight=weights["weight"] if weights else None,
-        phase_weight=weights["phase_weight"] if weights else None,
+        phase_weight=phase_weight,
     )
     array = np.where(stitched.covered, stitched.image, background).astype(np.complex64)
     return Object(
@@ -768,7 +768,7 @@ class PtychoPINNTrainableReconstructor(TrainableReconstructor):
                 grouped.coords_offsets[:, 0, :, 0],
                 parameters.product.object_,
                 crop=self._settings.stitch_crop.get_value(),
-                weights=stitch_weights(self._settings.stitch_weight.get_value(), grouped),
+                phase_weight=stitch_phase_weight(self._settings.stitch_weight.get_value(), grouped),
             )
             product = Product(
                 metadata=parameters.product.metadata,

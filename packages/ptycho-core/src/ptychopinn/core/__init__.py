@@ -32,13 +32,12 @@ from ptychopinn.core.history import History, HistoryError, check_history, loss_t
 from ptychopinn.core.protocol import Backend, EpochHook, available_backends, get_backend
 from ptychopinn.core.results import CDIResults, TrainResult
 from ptychopinn.core.workflow import (
-    StitchWeights,
     bind_run_cdi_example,
     check_data,
     group_input,
     run_cdi_example,
     stitch_at_group_centres,
-    stitch_weights,
+    stitch_phase_weight,
 )
 
 __version__ = _version("ptycho-core")
@@ -60,7 +59,6 @@ __all__ = [
     "ModelMismatchError",
     "NonFiniteLossError",
     "PtychoError",
-    "StitchWeights",
     "TrainResult",
     "TrainingCollapsedError",
     "TrainingStalledWarning",
@@ -77,5 +75,5 @@ __all__ = [
     "loss_terms",
     "run_cdi_example",
     "stitch_at_group_centres",
-    "stitch_weights",
+    "stitch_phase_weight",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,7 +32,7 @@ __all__ = [
     "group_input",
     "run_cdi_example",
     "stitch_at_group_centres",
-    "stitch_weights",
+    "stitch_phase_weight",
 ]
 
 CDIOutput = tuple[np.ndarray | None, np.ndarray | None, CDIResults]
@@ -93,26 +93,19 @@ def group_input(
     return group_for_config(scan, config.model, config, nphotons=photons, seed=seed)
 
 
-class StitchWeights(TypedDict):
-    """``reassemble``'s weight keywords (``ptychopinn.stitch.reassemble``)."""
+def stitch_phase_weight(weight: str, data: GroupedData) -> np.ndarray | None:
+    """``reassemble``'s ``phase_weight`` for ``InferenceConfig.stitch_weight`` on ``data``.
 
-    weight: np.ndarray | None
-    phase_weight: np.ndarray | None
-
-
-def stitch_weights(weight: str, data: GroupedData) -> StitchWeights:
-    """``reassemble``'s weight keywords for ``InferenceConfig.stitch_weight`` on ``data``.
-
-    ``"probe"``: the phase is averaged with the probe intensity ``|data.probe|²`` as
-    weight (``phase_weight``), the modulus uniformly (METHOD.md §7). ``"uniform"``: both
-    uniformly. Groups of more than one pattern (gridsize > 1) are merged patches whose
-    illumination is not one probe: always uniform.
+    ``"probe"``: the probe intensity ``|data.probe|²`` -- the phase is averaged with it
+    as weight, the modulus uniformly (METHOD.md §7). ``"uniform"``: None (both uniform).
+    Groups of more than one pattern (gridsize > 1) are merged patches whose
+    illumination is not one probe: always None.
     """
     if weight not in STITCH_WEIGHTS:
         raise DataError(f"stitch weight must be one of {STITCH_WEIGHTS}, found {weight!r}")
     if weight == "uniform" or data.X.shape[3] != 1:
-        return {"weight": None, "phase_weight": None}
-    return {"weight": None, "phase_weight": probe_weight(data.probe)}
+        return None
+    return probe_weight(data.probe)
 
 
 def stitch_at_group_centres(
@@ -122,10 +115,10 @@ def stitch_at_group_centres(
 
     The centres are ``data.coords_offsets[:, 0, :, 0]`` (B, 2) [x, y] in object
     pixels; ``crop`` is the central M×M of each patch used (``ptychopinn.stitch.reassemble``);
-    ``weight`` is ``InferenceConfig.stitch_weight`` (:func:`stitch_weights`).
+    ``weight`` is ``InferenceConfig.stitch_weight`` (:func:`stitch_phase_weight`).
     """
     offsets = np.asarray(data.coords_offsets[:, 0, :, 0], dtype=np.float64)
-    return reassemble(patches, offsets, crop=crop, **stitch_weights(weight, data))
+    return reassemble(patches, offsets, crop=crop, phase_weight=stitch_phase_weight(weight, data))
 
 
 def run_cdi_example(
